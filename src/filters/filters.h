@@ -1,14 +1,15 @@
 // filters: containerd's filter language, used by every List call.
 //
-//   filter    := selectors ("|" selectors)*        -- or
-//   selectors := selector ("," selector)*          -- and
+//   filter    := selector ("," selector)*          -- and
 //   selector  := fieldpath [op value]              -- no op: the field is present
-//   fieldpath := field ("." field)*                -- fields may be quoted
-//   op        := "==" | "!=" | "~="                -- ~= is a regular expression
-//   value     := quoted string | bare word
+//   fieldpath := field ("." field)*                -- fields may be "quoted"
+//   op        := "==" | "!=" | "~="                -- ~= is a regular expression (RE2, Go's syntax)
+//   value     := "quoted" | bare word              -- ~= also accepts /quoted/ and |quoted|
 //
-// e.g. `type==io.containerd.grpc.v1`, `labels."a.b"==c,name~=^x`. A parse error
-// is InvalidArgument and says where it happened.
+// e.g. `type==io.containerd.grpc.v1`, `labels."a.b"==c,name~=^x`. As in containerd,
+// a text has no "or": `|` quotes a regular expression, and alternatives are the
+// separate texts given to parse_all. A parse error is InvalidArgument and says
+// where it happened, in containerd's words.
 #pragma once
 
 #include <functional>

@@ -41,6 +41,10 @@ Status Registry::add(Registration r) {
   return Status::Ok();
 }
 
+void Registry::register_plugin(Registration r) {
+  if (auto s = add(std::move(r)); !s.ok()) rejected_.push_back(std::move(s));
+}
+
 namespace {
 
 bool requires_all(const Registration& r) {

@@ -178,6 +178,10 @@ class Registry {
   // Rejects an empty type or id, a duplicate type+id, a missing init, and a "*"
   // requirement that is not alone, with a message naming the plugin.
   errdefs::Status add(Registration r);
+  // add() for plugin modules' register_plugin functions: a rejection is kept in
+  // rejected(), which the daemon checks before it starts.
+  void register_plugin(Registration r);
+  const std::vector<errdefs::Status>& rejected() const { return rejected_; }
 
   // Deterministic init order: registration order, each plugin after what it
   // requires, "*" plugins last. Plugins for which `disabled` returns true are
@@ -188,6 +192,7 @@ class Registry {
 
  private:
   std::vector<std::unique_ptr<Registration>> registrations_;
+  std::vector<errdefs::Status> rejected_;
 };
 
 // An initialized (or failed, or skipped) plugin.

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Runs every benchmark against Debian's containerd; figures go to stdout.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+"$BUILD/bench/bench_startup" --rounds "${ROUNDS:-10}"
+if [ -x "$BUILD/bench/bench_content_write" ]; then
+  "$BUILD/bench/bench_content_write" --rounds "${WRITE_ROUNDS:-3}"
+fi

@@ -1,0 +1,231 @@
+// ctrd: a containerd-compatible container daemon.
+//
+//   ctrd [--config F] [--root D] [--state D] [--address A] [--log-level L]
+//   ctrd config default | dump
+//   ctrd --version
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cmd/ctrd/builtins.h"
+#include "config/config.h"
+#include "log/log.h"
+#include "server/server.h"
+#include "version/version.h"
+
+namespace {
+
+using namespace ctrd;
+
+struct Options {
+  std::string config_path{config::kDefaultConfigPath};
+  bool config_given = false;
+  std::optional<std::string> root, state, address, log_level;
+  std::vector<std::string> command;  // e.g. {"config", "default"}
+  bool version = false;
+  bool help = false;
+};
+
+constexpr const char* kUsage = R"(ctrd: a containerd-compatible container daemon
+
+Usage:
+  ctrd [options]              start the daemon
+  ctrd config default         print the built-in default configuration
+  ctrd config dump            print the effective configuration (file, imports, defaults)
+  ctrd --version              print version and revision
+
+Options:
+  -c, --config FILE      configuration file (default /etc/ctrd/config.toml; absent is fine)
+      --root DIR         root directory for persistent data (default /var/lib/ctrd)
+      --state DIR        state directory for runtime data (default /run/ctrd)
+  -a, --address PATH     gRPC socket path (default /run/ctrd/ctrd.sock)
+  -l, --log-level LEVEL  trace, debug, info, warn, error or fatal (default info)
+  -h, --help             show this help
+)";
+
+std::optional<Options> parse_args(int argc, char** argv, std::string& error) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    std::string value;
+    bool has_value = false;
+    if (arg.rfind("--", 0) == 0) {
+      if (auto eq = arg.find('='); eq != std::string::npos) {
+        value = arg.substr(eq + 1);
+        arg = arg.substr(0, eq);
+        has_value = true;
+      }
+    }
+    auto take = [&](std::optional<std::string>& dst) {
+      if (!has_value) {
+        if (i + 1 >= argc) {
+          error = "flag " + arg + " needs a value";
+          return false;
+        }
+        value = argv[++i];
+      }
+      dst = value;
+      return true;
+    };
+    std::optional<std::string> v;
+    if (arg == "-c" || arg == "--config") {
+      if (!take(v)) return std::nullopt;
+      o.config_path = *v;
+      o.config_given = true;
+    } else if (arg == "--root") {
+      if (!take(o.root)) return std::nullopt;
+    } else if (arg == "--state") {
+      if (!take(o.state)) return std::nullopt;
+    } else if (arg == "-a" || arg == "--address") {
+      if (!take(o.address)) return std::nullopt;
+    } else if (arg == "-l" || arg == "--log-level") {
+      if (!take(o.log_level)) return std::nullopt;
+    } else if (arg == "-v" || arg == "--version") {
+      o.version = true;
+    } else if (arg == "-h" || arg == "--help") {
+      o.help = true;
+    } else if (!arg.empty() && arg[0] == '-') {
+      error = "unknown flag " + arg;
+      return std::nullopt;
+    } else {
+      o.command.push_back(arg);
+    }
+  }
+  return o;
+}
+
+errdefs::StatusOr<config::LoadedConfig> load_config(const Options& o) {
+  CTRD_ASSIGN_OR_RETURN(config::LoadedConfig cfg, config::load(o.config_path, o.config_given));
+  if (o.root) cfg.server.root = *o.root;
+  if (o.state) cfg.server.state = *o.state;
+  if (o.address) cfg.server.grpc.address = *o.address;
+  if (o.log_level) cfg.server.debug.level = *o.log_level;
+  return cfg;
+}
+
+// The whole configuration as TOML: server keys plus every plugin's section,
+// from its defaults overlaid with what `cfg` says.
+errdefs::Status print_config(const config::LoadedConfig& cfg, const plugin::Registry& registry) {
+  config::ServerConfig server = cfg.server;
+  auto out = config::encode_from(server);
+  toml::table plugins;
+  for (const auto& r : registry.registrations()) {
+    if (!r->config) continue;
+    auto holder = r->config();
+    if (const toml::table* section = cfg.plugin_section(r->type, r->id)) {
+      auto report = config::decode(*section, "plugins." + config::path_key(cfg.plugin_key(r->type, r->id)),
+                                   [&](config::Binder& b) { holder->bind(b); });
+      if (!report.error.ok()) return report.error;
+    }
+    plugins.insert_or_assign(cfg.plugin_key(r->type, r->id),
+                             std::move(*config::encode([&](config::Binder& b) { holder->bind(b); })));
+  }
+  out->insert_or_assign("plugins", std::move(plugins));
+  std::cout << *out << "\n";
+  return errdefs::Status::Ok();
+}
+
+void set_oom_score(int score) {
+  if (score == 0) return;
+  std::ofstream f("/proc/self/oom_score_adj");
+  f << score;
+  if (!f) log::warn("failed to set OOM score", {{"score", std::to_string(score)}});
+}
+
+int run_daemon(const Options& o, const plugin::Registry& registry) {
+  // Signals go to one waiting thread; every other thread (gRPC's included) inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  auto cfg = load_config(o);
+  if (!cfg.ok()) {
+    log::fatal("failed to load config", {{"error", cfg.status().message()}});
+    return 1;
+  }
+  const std::string level = cfg->server.debug.level.empty() ? "info" : cfg->server.debug.level;
+  if (auto s = log::set_level(level); !s.ok()) {
+    log::fatal("invalid log level", {{"error", s.message()}});
+    return 1;
+  }
+  for (const auto& w : cfg->warnings) log::warn(w, {{"file", cfg->files.empty() ? "" : cfg->files.front()}});
+  log::info("starting ctrd", {{"revision", version::kRevision}, {"version", version::kVersion}});
+  set_oom_score(cfg->server.oom_score);
+
+  auto server = server::Server::create(*cfg, registry);
+  if (!server.ok()) {
+    log::fatal("ctrd: " + server.status().message());
+    return 1;
+  }
+  std::thread([srv = server->get(), signals] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    log::info("received signal", {{"signal", strsignal(sig)}});
+    srv->shutdown();
+  }).detach();
+
+  if (auto s = (*server)->serve(); !s.ok()) {
+    log::fatal("ctrd: " + s.message());
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string error;
+  auto opts = parse_args(argc, argv, error);
+  if (!opts) {
+    std::cerr << "ctrd: " << error << "\n\n" << kUsage;
+    return 2;
+  }
+  if (opts->help) {
+    std::cout << kUsage;
+    return 0;
+  }
+  if (opts->version) {
+    std::cout << version::kPackage << " " << version::kVersion << " " << version::kRevision << "\n";
+    return 0;
+  }
+
+  plugin::Registry registry;
+  cmd::register_builtins(registry);
+  if (!registry.rejected().empty()) {
+    for (const auto& s : registry.rejected()) std::cerr << "ctrd: " << s.message() << "\n";
+    return 1;
+  }
+
+  if (opts->command.empty()) return run_daemon(*opts, registry);
+  if (opts->command[0] == "config" && opts->command.size() == 2) {
+    errdefs::Status s;
+    if (opts->command[1] == "default") {
+      config::LoadedConfig defaults = *config::decode(toml::table{});
+      s = print_config(defaults, registry);
+    } else if (opts->command[1] == "dump") {
+      auto cfg = load_config(*opts);
+      s = cfg.ok() ? print_config(*cfg, registry) : cfg.status();
+    } else {
+      std::cerr << "ctrd: unknown config command \"" << opts->command[1] << "\" (want default or dump)\n";
+      return 2;
+    }
+    if (!s.ok()) {
+      std::cerr << "ctrd: " << s.message() << "\n";
+      return 1;
+    }
+    return 0;
+  }
+  std::cerr << "ctrd: unknown command \"" << opts->command[0] << "\"\n\n" << kUsage;
+  return 2;
+}

@@ -1,0 +1,244 @@
+#include "server/server.h"
+
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/security/server_credentials.h>
+#include <sys/stat.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "events/exchange.h"
+#include "log/log.h"
+#include "server/service.h"
+#include "server/socket.h"
+
+namespace ctrd::server {
+
+using errdefs::Status;
+
+namespace {
+
+Status make_dir(const std::string& path, std::filesystem::perms perms) {
+  std::error_code ec;
+  std::filesystem::create_directories(path, ec);
+  if (ec) return errdefs::FromErrno(ec.value(), "create " + path);
+  std::filesystem::permissions(path, perms, ec);
+  return Status::Ok();
+}
+
+errdefs::StatusOr<std::string> read_text(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return errdefs::FromErrno(errno, "read " + path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string init_error_text(const Status& s) {
+  // ctr reports a plugin whose error mentions "skip plugin" as skipped.
+  if (errdefs::IsSkip(s)) return s.message() + ": skip plugin";
+  return s.message();
+}
+
+}  // namespace
+
+Server::Server(const config::LoadedConfig& config, std::shared_ptr<events::Exchange> events)
+    : config_(config), events_(std::move(events)), plugins_(std::make_shared<plugin::Set>()) {}
+
+Server::~Server() {
+  if (grpc_) grpc_->Shutdown(std::chrono::system_clock::now());
+  grpc_.reset();
+  close_plugins();
+}
+
+errdefs::StatusOr<std::unique_ptr<Server>> Server::create(const config::LoadedConfig& config,
+                                                          const plugin::Registry& registry) {
+  const auto& cfg = config.server;
+  using std::filesystem::perms;
+  CTRD_RETURN_IF_ERROR(make_dir(cfg.root, perms::owner_all | perms::group_exec | perms::others_exec));
+  CTRD_RETURN_IF_ERROR(make_dir(cfg.state, perms::owner_all | perms::group_exec | perms::others_exec));
+  std::unique_ptr<Server> s(new Server(config, std::make_shared<events::Exchange>()));
+  CTRD_RETURN_IF_ERROR(s->init_plugins(registry));
+  return s;
+}
+
+Status Server::init_plugins(const plugin::Registry& registry) {
+  const auto& cfg = config_.server;
+  const bool v1 = cfg.version < 2;
+  const std::set<std::string> disabled(cfg.disabled_plugins.begin(), cfg.disabled_plugins.end());
+  auto graph = registry.graph([&](const plugin::Registration& r) {
+    return disabled.contains(v1 ? r.id : r.uri());
+  });
+
+  // Plugin sections that name nothing registered are likely typos.
+  std::set<std::string> known;
+  for (const auto& r : registry.registrations()) known.insert(config_.plugin_key(r->type, r->id));
+  for (const auto& [key, node] : *config_.plugins) {
+    if (!known.contains(std::string(key.str()))) {
+      log::warn("config names an unknown plugin", {{"plugin", std::string(key.str())}});
+    }
+  }
+
+  plugin::InitContext::Options options{cfg.root, cfg.state, cfg.grpc.address, cfg.ttrpc_address(), events_};
+  for (const auto& node : graph) {
+    const auto& reg = *node.registration;
+    const std::string uri = reg.uri();
+    log::info("loading plugin \"" + uri + "\"...", {{"type", reg.type}});
+
+    Status error = node.unsatisfied;
+    std::shared_ptr<plugin::ConfigHolder> holder;
+    if (error.ok() && reg.config) {
+      holder = reg.config();
+      if (const toml::table* section = config_.plugin_section(reg.type, reg.id)) {
+        auto report = config::decode(*section, "plugins." + config::path_key(config_.plugin_key(reg.type, reg.id)),
+                                     [&](config::Binder& b) { holder->bind(b); });
+        for (const auto& k : report.unknown_keys) log::warn("unknown config key", {{"key", k}, {"id", uri}});
+        if (!report.error.ok()) error = report.error.with_context("invalid config");
+      }
+    }
+
+    plugin::Meta meta;
+    plugin::Instance instance;
+    if (error.ok()) {
+      plugin::InitContext ic(reg, options, holder, plugins_);
+      auto result = reg.init(ic);
+      meta = std::move(ic.meta());
+      if (result.ok()) {
+        instance = std::move(result).value();
+      } else {
+        error = result.status();
+      }
+    }
+
+    if (errdefs::IsSkip(error)) {
+      log::info("skip loading plugin \"" + uri + "\"...", {{"error", init_error_text(error)}, {"type", reg.type}});
+    } else if (!error.ok()) {
+      log::warn("failed to load plugin " + uri, {{"error", error.message()}});
+    }
+    auto p = std::make_shared<plugin::Plugin>(reg, std::move(meta), std::move(instance), std::move(error));
+    if (auto s = plugins_->add(p); !s.ok()) {
+      log::warn("plugin initialized twice", {{"id", uri}, {"error", s.message()}});
+    }
+  }
+
+  std::vector<std::string> missing;
+  for (const auto& required : cfg.required_plugins) {
+    const plugin::Plugin* found = nullptr;
+    for (const auto& p : plugins_->ordered()) {
+      if (p->registration().uri() == required) found = p.get();
+    }
+    if (found == nullptr) {
+      missing.push_back(required + " (not registered or disabled)");
+    } else if (!found->ok()) {
+      missing.push_back(required + " (" + found->error().message() + ")");
+    }
+  }
+  if (!missing.empty()) {
+    std::string list;
+    for (const auto& m : missing) list += (list.empty() ? "" : ", ") + m;
+    return errdefs::FailedPrecondition("required plugins did not initialize: " + list);
+  }
+  return Status::Ok();
+}
+
+Status Server::start_listeners() {
+  const auto& g = config_.server.grpc;
+  CTRD_RETURN_IF_ERROR(prepare_unix_socket(g.address));
+
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort("unix:" + g.address, grpc::InsecureServerCredentials());
+  if (!g.tcp_address.empty()) {
+    std::shared_ptr<grpc::ServerCredentials> creds = grpc::InsecureServerCredentials();
+    if (!g.tcp_tls_cert.empty() || !g.tcp_tls_key.empty()) {
+      CTRD_ASSIGN_OR_RETURN(std::string cert, read_text(g.tcp_tls_cert));
+      CTRD_ASSIGN_OR_RETURN(std::string key, read_text(g.tcp_tls_key));
+      grpc::SslServerCredentialsOptions ssl(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+      ssl.pem_key_cert_pairs.push_back({key, cert});
+      if (!g.tcp_tls_ca.empty()) {
+        CTRD_ASSIGN_OR_RETURN(ssl.pem_root_certs, read_text(g.tcp_tls_ca));
+        ssl.client_certificate_request = GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
+      }
+      creds = grpc::SslServerCredentials(ssl);
+    }
+    builder.AddListeningPort(g.tcp_address, creds);
+  }
+  builder.SetMaxReceiveMessageSize(g.max_recv_message_size);
+  builder.SetMaxSendMessageSize(g.max_send_message_size);
+
+  for (const auto& p : plugins_->ordered()) {
+    if (!p->ok()) continue;
+    if (auto svc = p->instance().get<GrpcService>(); svc.ok()) (*svc)->register_grpc(builder);
+  }
+
+  grpc_ = builder.BuildAndStart();
+  if (!grpc_) {
+    return errdefs::Unavailable("failed to start gRPC server on " + g.address +
+                                (g.tcp_address.empty() ? "" : " and " + g.tcp_address));
+  }
+  CTRD_RETURN_IF_ERROR(secure_unix_socket(g.address, g.uid, g.gid));
+  log::info("serving...", {{"address", g.address}});
+  if (!g.tcp_address.empty()) log::info("serving...", {{"address", g.tcp_address}});
+
+  CTRD_ASSIGN_OR_RETURN(ttrpc_, UnixListener::listen(config_.server.ttrpc_address(), config_.server.ttrpc.uid,
+                                                      config_.server.ttrpc.gid));
+  log::info("serving...", {{"address", ttrpc_->path()}});
+  return Status::Ok();
+}
+
+Status Server::serve() {
+  const auto started = std::chrono::steady_clock::now();
+  {
+    std::lock_guard lock(mu_);
+    if (shutdown_requested_) return Status::Ok();
+  }
+  if (auto s = start_listeners(); !s.ok()) {
+    if (grpc_) grpc_->Shutdown(std::chrono::system_clock::now());
+    ::unlink(config_.server.grpc.address.c_str());
+    ttrpc_.reset();
+    return s;
+  }
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  std::ostringstream boot;
+  boot << "ctrd successfully booted in " << secs << "s";
+  log::info(boot.str());
+
+  {
+    std::unique_lock lock(mu_);
+    serving_ = true;
+    cv_.wait(lock, [this] { return shutdown_requested_; });
+  }
+  log::info("stopping...");
+  // Long-lived event streams end first so the grace period goes to real calls.
+  events_->close_all(errdefs::Unavailable("server is shutting down"));
+  grpc_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  grpc_->Wait();
+  grpc_.reset();
+  ::unlink(config_.server.grpc.address.c_str());
+  ttrpc_.reset();
+  close_plugins();
+  log::info("stopped");
+  return Status::Ok();
+}
+
+void Server::shutdown() {
+  std::lock_guard lock(mu_);
+  shutdown_requested_ = true;
+  cv_.notify_all();
+}
+
+void Server::close_plugins() {
+  const auto& ordered = plugins_->ordered();
+  for (auto it = ordered.rbegin(); it != ordered.rend(); ++it) {
+    const auto& closer = (*it)->instance().closer();
+    if (!closer) continue;
+    if (auto s = closer->close(); !s.ok()) {
+      log::warn("failed to close plugin", {{"id", (*it)->registration().uri()}, {"error", s.message()}});
+    }
+  }
+  plugins_ = std::make_shared<plugin::Set>();
+}
+
+}  // namespace ctrd::server

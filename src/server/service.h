@@ -1,0 +1,26 @@
+// server/service.h: what a plugin instance exports to the server.
+//
+// A gRPC plugin's instance implements GrpcService; the server registers every
+// exported service on its gRPC listeners (unix socket, and TCP when set). The
+// ttRPC seam is TtrpcService, served on the ttRPC socket once that protocol lands.
+#pragma once
+
+namespace grpc {
+class ServerBuilder;
+}
+
+namespace ctrd::server {
+
+class GrpcService {
+ public:
+  virtual ~GrpcService() = default;
+  // Registers the service(s) with `builder`; the instance outlives the server.
+  virtual void register_grpc(grpc::ServerBuilder& builder) = 0;
+};
+
+class TtrpcService {
+ public:
+  virtual ~TtrpcService() = default;
+};
+
+}  // namespace ctrd::server

@@ -1,0 +1,20 @@
+// server/unary.h: the shape of every unary handler in ctrd's callback-based
+// gRPC services — run the work, map its Status at the edge, finish.
+#pragma once
+
+#include <grpcpp/support/server_callback.h>
+#include <grpcpp/server_context.h>
+
+#include "errdefs/grpc_status.h"
+
+namespace ctrd::server {
+
+// `work` returns an errdefs::Status; the call finishes with its gRPC mapping.
+template <typename Work>
+grpc::ServerUnaryReactor* unary(grpc::CallbackServerContext* ctx, Work&& work) {
+  auto* reactor = ctx->DefaultReactor();
+  reactor->Finish(errdefs::to_grpc(work()));
+  return reactor;
+}
+
+}  // namespace ctrd::server

@@ -1,0 +1,353 @@
+#include <github.com/containerd/containerd/api/services/content/v1/content.grpc.pb.h>
+#include <grpcpp/server_builder.h>
+
+#include <deque>
+
+#include "log/log.h"
+#include "server/grpc_context.h"
+#include "server/service.h"
+#include "server/unary.h"
+#include "services/content/content.h"
+#include "services/proto_time.h"
+
+namespace ctrd::services::content {
+namespace {
+
+namespace api = containerd::services::content::v1;
+namespace store = ctrd::content;
+using LocalService = Service;
+
+constexpr size_t kReadChunk = 1 << 20;  // as containerd's read buffer
+constexpr int kListBatch = 100;
+
+void to_proto(const store::Info& i, api::Info* out) {
+  out->set_digest(i.digest);
+  out->set_size(i.size);
+  *out->mutable_created_at() = to_timestamp(i.created_at);
+  *out->mutable_updated_at() = to_timestamp(i.updated_at);
+  out->mutable_labels()->insert(i.labels.begin(), i.labels.end());
+}
+
+void to_proto(const store::Status& s, api::Status* out) {
+  *out->mutable_started_at() = to_timestamp(s.started_at);
+  *out->mutable_updated_at() = to_timestamp(s.updated_at);
+  out->set_ref(s.ref);
+  out->set_offset(s.offset);
+  out->set_total(s.total);
+  out->set_expected(s.expected);
+}
+
+errdefs::Status check_digest(const std::string& digest) {
+  auto s = store::validate_digest(digest);
+  if (!s.ok()) return errdefs::InvalidArgument(digest + ": " + s.message());
+  return s;
+}
+
+// Writes a prepared list of messages, one after the other.
+template <typename Message>
+class ListWriter final : public grpc::ServerWriteReactor<Message> {
+ public:
+  explicit ListWriter(std::deque<Message> messages) : messages_(std::move(messages)) { next(); }
+  void OnWriteDone(bool ok) override {
+    if (!ok) return this->Finish(grpc::Status(grpc::StatusCode::CANCELLED, "client went away"));
+    messages_.pop_front();
+    next();
+  }
+  void OnDone() override { delete this; }
+
+ private:
+  void next() {
+    if (messages_.empty()) return this->Finish(grpc::Status::OK);
+    this->StartWrite(&messages_.front());
+  }
+  std::deque<Message> messages_;
+};
+
+template <typename Message>
+grpc::ServerWriteReactor<Message>* failed_stream(const errdefs::Status& s) {
+  struct Failed final : grpc::ServerWriteReactor<Message> {
+    explicit Failed(const grpc::Status& st) { this->Finish(st); }
+    void OnDone() override { delete this; }
+  };
+  return new Failed(errdefs::to_grpc(s));
+}
+
+// Streams [offset, offset+size) of a blob in 1 MiB messages.
+class ReadReactor final : public grpc::ServerWriteReactor<api::ReadContentResponse> {
+ public:
+  ReadReactor(std::unique_ptr<store::ReaderAt> reader, int64_t offset, int64_t end)
+      : reader_(std::move(reader)), offset_(offset), end_(end) {
+    next();
+  }
+  void OnWriteDone(bool ok) override {
+    if (!ok) return Finish(grpc::Status(grpc::StatusCode::CANCELLED, "client went away"));
+    next();
+  }
+  void OnDone() override { delete this; }
+
+ private:
+  void next() {
+    if (offset_ >= end_) return Finish(grpc::Status::OK);
+    const size_t want = static_cast<size_t>(std::min<int64_t>(kReadChunk, end_ - offset_));
+    std::string* data = message_.mutable_data();
+    data->resize(want);
+    auto n = reader_->read_at(data->data(), want, offset_);
+    if (!n.ok()) return Finish(errdefs::to_grpc(n.status()));
+    if (*n == 0) return Finish(errdefs::to_grpc(errdefs::DataLoss("blob ended early")));
+    data->resize(*n);
+    message_.set_offset(offset_);
+    offset_ += static_cast<int64_t>(*n);
+    StartWrite(&message_);
+  }
+
+  std::unique_ptr<store::ReaderAt> reader_;
+  int64_t offset_;
+  const int64_t end_;
+  api::ReadContentResponse message_;
+};
+
+// One Write session: stat / write / commit requests, one response each.
+class WriteReactor final : public grpc::ServerBidiReactor<api::WriteContentRequest, api::WriteContentResponse> {
+ public:
+  WriteReactor(std::shared_ptr<store::Store> store) : store_(std::move(store)) { StartRead(&request_); }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) return Finish(grpc::Status::OK);  // the client closed its side
+    auto s = handle();
+    if (!s.ok()) {
+      if (!errdefs::IsAlreadyExists(s)) log::debug("content write failed", {{"ref", ref_}, {"error", s.message()}});
+      return Finish(errdefs::to_grpc(s));
+    }
+    StartWrite(&response_);
+  }
+  void OnWriteDone(bool ok) override {
+    if (!ok) return Finish(grpc::Status(grpc::StatusCode::CANCELLED, "client went away"));
+    if (committed_) return Finish(grpc::Status::OK);
+    StartRead(&request_);
+  }
+  void OnDone() override { delete this; }
+
+ private:
+  errdefs::Status open() {
+    ref_ = request_.ref();
+    if (ref_.empty()) return errdefs::InvalidArgument("first message must have a reference");
+    total_ = request_.total();
+    expected_ = request_.expected();
+    CTRD_ASSIGN_OR_RETURN(writer_, store_->writer({.ref = ref_, .total = total_, .expected = expected_}));
+    return errdefs::Status::Ok();
+  }
+
+  errdefs::Status handle() {
+    if (!writer_) CTRD_RETURN_IF_ERROR(open());
+    const auto& req = request_;
+    response_.Clear();
+    response_.set_action(req.action());
+    CTRD_ASSIGN_OR_RETURN(store::Status st, writer_->status());
+    response_.set_offset(st.offset);
+
+    if (!req.expected().empty()) {
+      expected_ = req.expected();
+      if (store_->info(expected_).ok()) {
+        writer_.reset();
+        (void)store_->abort(ref_);
+        return errdefs::AlreadyExists("blob with expected digest " + expected_ + " exists");
+      }
+    }
+    if (req.total() > 0) total_ = req.total();
+
+    switch (req.action()) {
+      case api::STAT:
+        response_.set_digest(writer_->digest());
+        *response_.mutable_started_at() = to_timestamp(st.started_at);
+        *response_.mutable_updated_at() = to_timestamp(st.updated_at);
+        response_.set_total(total_);
+        return errdefs::Status::Ok();
+      case api::WRITE:
+      case api::COMMIT: {
+        if (req.offset() > 0 && req.offset() != st.offset) {
+          return errdefs::OutOfRange("write @" + std::to_string(req.offset()) + " must occur at current offset " +
+                                     std::to_string(st.offset));
+        }
+        int64_t offset = st.offset;
+        if (req.offset() == 0 && st.offset > 0) {
+          CTRD_RETURN_IF_ERROR(writer_->truncate(0));
+          offset = 0;
+        }
+        if (!req.data().empty()) {
+          CTRD_RETURN_IF_ERROR(writer_->write(req.data()));
+          offset += static_cast<int64_t>(req.data().size());
+        }
+        response_.set_offset(offset);
+        response_.set_digest(writer_->digest());  // before commit, which ends the writer
+        if (req.action() == api::COMMIT) {
+          CTRD_RETURN_IF_ERROR(writer_->commit(total_, expected_, {req.labels().begin(), req.labels().end()}));
+          committed_ = true;
+        }
+        return errdefs::Status::Ok();
+      }
+      default:
+        return errdefs::InvalidArgument("unknown write action " + std::to_string(req.action()));
+    }
+  }
+
+  std::shared_ptr<store::Store> store_;
+  std::unique_ptr<store::Writer> writer_;
+  api::WriteContentRequest request_;
+  api::WriteContentResponse response_;
+  std::string ref_;
+  std::string expected_;
+  int64_t total_ = 0;
+  bool committed_ = false;
+};
+
+class GrpcFrontEnd final : public api::Content::CallbackService, public server::GrpcService {
+ public:
+  explicit GrpcFrontEnd(std::shared_ptr<LocalService> s) : service_(std::move(s)) {}
+
+  grpc::ServerUnaryReactor* Info(grpc::CallbackServerContext* ctx, const api::InfoRequest* req,
+                                 api::InfoResponse* resp) override {
+    return server::unary(ctx, [&]() -> errdefs::Status {
+      CTRD_RETURN_IF_ERROR(check_digest(req->digest()));
+      CTRD_ASSIGN_OR_RETURN(auto store, store_for(ctx));
+      CTRD_ASSIGN_OR_RETURN(auto info, store->info(req->digest()));
+      to_proto(info, resp->mutable_info());
+      return errdefs::Status::Ok();
+    });
+  }
+
+  grpc::ServerUnaryReactor* Update(grpc::CallbackServerContext* ctx, const api::UpdateRequest* req,
+                                   api::UpdateResponse* resp) override {
+    return server::unary(ctx, [&]() -> errdefs::Status {
+      CTRD_RETURN_IF_ERROR(check_digest(req->info().digest()));
+      CTRD_ASSIGN_OR_RETURN(auto store, store_for(ctx));
+      store::Info in;
+      in.digest = req->info().digest();
+      in.labels = {req->info().labels().begin(), req->info().labels().end()};
+      CTRD_ASSIGN_OR_RETURN(auto info, store->update(in, {req->update_mask().paths().begin(),
+                                                          req->update_mask().paths().end()}));
+      to_proto(info, resp->mutable_info());
+      return errdefs::Status::Ok();
+    });
+  }
+
+  grpc::ServerWriteReactor<api::ListContentResponse>* List(grpc::CallbackServerContext* ctx,
+                                                           const api::ListContentRequest* req) override {
+    auto store = store_for(ctx);
+    if (!store.ok()) return failed_stream<api::ListContentResponse>(store.status());
+    std::deque<api::ListContentResponse> batches;
+    auto s = (*store)->walk(
+        [&](const store::Info& info) {
+          if (batches.empty() || batches.back().info_size() >= kListBatch) batches.emplace_back();
+          to_proto(info, batches.back().add_info());
+          return errdefs::Status::Ok();
+        },
+        {req->filters().begin(), req->filters().end()});
+    if (!s.ok()) return failed_stream<api::ListContentResponse>(s);
+    return new ListWriter<api::ListContentResponse>(std::move(batches));
+  }
+
+  grpc::ServerUnaryReactor* Delete(grpc::CallbackServerContext* ctx, const api::DeleteContentRequest* req,
+                                   google::protobuf::Empty*) override {
+    return server::unary(ctx, [&]() -> errdefs::Status {
+      CTRD_RETURN_IF_ERROR(check_digest(req->digest()));
+      CTRD_ASSIGN_OR_RETURN(std::string ns, server::namespace_of(*ctx));
+      return service_->remove(ns, req->digest());
+    });
+  }
+
+  grpc::ServerWriteReactor<api::ReadContentResponse>* Read(grpc::CallbackServerContext* ctx,
+                                                           const api::ReadContentRequest* req) override {
+    auto start = [&]() -> errdefs::StatusOr<ReadReactor*> {
+      CTRD_RETURN_IF_ERROR(check_digest(req->digest()));
+      CTRD_ASSIGN_OR_RETURN(auto store, store_for(ctx));
+      CTRD_ASSIGN_OR_RETURN(auto info, store->info(req->digest()));
+      CTRD_ASSIGN_OR_RETURN(auto reader, store->reader_at(req->digest()));
+      const int64_t offset = std::max<int64_t>(req->offset(), 0);
+      if (offset > info.size) {
+        return errdefs::OutOfRange("read past object length " + std::to_string(info.size) + " bytes");
+      }
+      int64_t size = req->size();
+      if (size <= 0 || offset + size > info.size) size = info.size - offset;
+      return new ReadReactor(std::move(reader), offset, offset + size);
+    };
+    auto r = start();
+    if (!r.ok()) return failed_stream<api::ReadContentResponse>(r.status());
+    return *r;
+  }
+
+  grpc::ServerUnaryReactor* Status(grpc::CallbackServerContext* ctx, const api::StatusRequest* req,
+                                   api::StatusResponse* resp) override {
+    return server::unary(ctx, [&]() -> errdefs::Status {
+      CTRD_ASSIGN_OR_RETURN(auto store, store_for(ctx));
+      CTRD_ASSIGN_OR_RETURN(auto st, store->status(req->ref()));
+      to_proto(st, resp->mutable_status());
+      return errdefs::Status::Ok();
+    });
+  }
+
+  grpc::ServerUnaryReactor* ListStatuses(grpc::CallbackServerContext* ctx, const api::ListStatusesRequest* req,
+                                         api::ListStatusesResponse* resp) override {
+    return server::unary(ctx, [&]() -> errdefs::Status {
+      CTRD_ASSIGN_OR_RETURN(auto store, store_for(ctx));
+      CTRD_ASSIGN_OR_RETURN(auto all, store->list_statuses({req->filters().begin(), req->filters().end()}));
+      for (const auto& st : all) to_proto(st, resp->add_statuses());
+      return errdefs::Status::Ok();
+    });
+  }
+
+  grpc::ServerBidiReactor<api::WriteContentRequest, api::WriteContentResponse>* Write(
+      grpc::CallbackServerContext* ctx) override {
+    auto store = store_for(ctx);
+    if (!store.ok()) {
+      struct Failed final : grpc::ServerBidiReactor<api::WriteContentRequest, api::WriteContentResponse> {
+        explicit Failed(const grpc::Status& st) { Finish(st); }
+        void OnDone() override { delete this; }
+      };
+      return new Failed(errdefs::to_grpc(store.status()));
+    }
+    return new WriteReactor(*store);
+  }
+
+  grpc::ServerUnaryReactor* Abort(grpc::CallbackServerContext* ctx, const api::AbortRequest* req,
+                                  google::protobuf::Empty*) override {
+    return server::unary(ctx, [&]() -> errdefs::Status {
+      CTRD_ASSIGN_OR_RETURN(auto store, store_for(ctx));
+      return store->abort(req->ref());
+    });
+  }
+
+  void register_grpc(grpc::ServerBuilder& builder) override { builder.RegisterService(this); }
+
+ private:
+  errdefs::StatusOr<std::shared_ptr<store::Store>> store_for(grpc::CallbackServerContext* ctx) const {
+    CTRD_ASSIGN_OR_RETURN(std::string ns, server::namespace_of(*ctx));
+    return service_->store(ns, server::lease_of(*ctx));
+  }
+
+  std::shared_ptr<LocalService> service_;
+};
+
+}  // namespace
+
+void register_plugin(plugin::Registry& registry) {
+  registry.register_plugin({
+      .type = std::string(plugin::type::kService),
+      .id = "content-service",
+      .requirements = {std::string(plugin::type::kMetadata)},
+      .init = [](plugin::InitContext& ic) -> errdefs::StatusOr<plugin::Instance> {
+        CTRD_ASSIGN_OR_RETURN(auto db, ic.get<metadata::DB>(plugin::type::kMetadata));
+        return plugin::Instance::of(std::make_shared<LocalService>(db, ic.events()));
+      },
+  });
+  registry.register_plugin({
+      .type = std::string(plugin::type::kGRPC),
+      .id = "content",
+      .requirements = {std::string(plugin::type::kService)},
+      .init = [](plugin::InitContext& ic) -> errdefs::StatusOr<plugin::Instance> {
+        CTRD_ASSIGN_OR_RETURN(auto svc, ic.get_by_id<LocalService>(plugin::type::kService, "content-service"));
+        return plugin::Instance::of<GrpcFrontEnd, server::GrpcService>(std::make_shared<GrpcFrontEnd>(svc));
+      },
+  });
+}
+
+}  // namespace ctrd::services::content

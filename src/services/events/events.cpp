@@ -1,0 +1,166 @@
+#include "services/events/events.h"
+
+#include <github.com/containerd/containerd/api/services/events/v1/events.grpc.pb.h>
+#include <google/protobuf/util/time_util.h>
+#include <grpcpp/server_builder.h>
+
+#include <mutex>
+
+#include "events/exchange.h"
+#include "server/grpc_context.h"
+#include "server/service.h"
+#include "server/unary.h"
+
+namespace ctrd::services::events {
+namespace {
+
+namespace api = containerd::services::events::v1;
+using ctrd::events::Envelope;
+using ctrd::events::Exchange;
+using ctrd::events::Subscription;
+using google::protobuf::util::TimeUtil;
+
+void to_proto(const Envelope& e, api::Envelope* out) {
+  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(e.timestamp.time_since_epoch()).count();
+  *out->mutable_timestamp() = TimeUtil::NanosecondsToTimestamp(ns);
+  out->set_namespace_(e.ns);
+  out->set_topic(e.topic);
+  out->mutable_event()->set_type_url(e.type_url);
+  out->mutable_event()->set_value(e.value);
+}
+
+Envelope from_proto(const api::Envelope& e) {
+  Envelope out;
+  out.timestamp = std::chrono::system_clock::time_point(
+      std::chrono::duration_cast<std::chrono::system_clock::duration>(
+          std::chrono::nanoseconds(TimeUtil::TimestampToNanoseconds(e.timestamp()))));
+  out.ns = e.namespace_();
+  out.topic = e.topic();
+  out.type_url = e.event().type_url();
+  out.value = e.event().value();
+  return out;
+}
+
+// Streams one subscription to one client. Woken by the exchange (notify) and by
+// gRPC (write done, cancel); owns itself and is deleted in OnDone.
+class SubscribeReactor final : public grpc::ServerWriteReactor<api::Envelope> {
+ public:
+  SubscribeReactor(std::shared_ptr<Exchange> exchange, std::shared_ptr<Subscription> sub)
+      : exchange_(std::move(exchange)), sub_(std::move(sub)), guard_(std::make_shared<Guard>()) {
+    guard_->reactor = this;
+    std::weak_ptr<Guard> weak = guard_;
+    sub_->set_notify([weak] {
+      if (auto g = weak.lock()) {
+        std::lock_guard lock(g->mu);
+        if (g->reactor) g->reactor->pump_locked();
+      }
+    });
+  }
+
+  void OnWriteDone(bool ok) override {
+    std::lock_guard lock(guard_->mu);
+    writing_ = false;
+    if (!ok) {
+      finish_locked(grpc::Status(grpc::StatusCode::CANCELLED, "subscriber went away"));
+      return;
+    }
+    pump_locked();
+  }
+
+  void OnCancel() override {
+    exchange_->unsubscribe(sub_);
+    std::lock_guard lock(guard_->mu);
+    if (!writing_) finish_locked(grpc::Status(grpc::StatusCode::CANCELLED, "subscription cancelled"));
+  }
+
+  void OnDone() override {
+    exchange_->unsubscribe(sub_);
+    {
+      std::lock_guard lock(guard_->mu);
+      guard_->reactor = nullptr;
+    }
+    delete this;
+  }
+
+ private:
+  struct Guard {
+    std::recursive_mutex mu;  // recursive: gRPC may run a reaction inline
+    SubscribeReactor* reactor = nullptr;
+  };
+
+  void pump_locked() {
+    if (writing_ || finished_) return;
+    if (auto e = sub_->pop()) {
+      message_.Clear();
+      to_proto(*e, &message_);
+      writing_ = true;
+      StartWrite(&message_);
+      return;
+    }
+    if (sub_->closed()) finish_locked(errdefs::to_grpc(sub_->closed_reason()));
+  }
+
+  void finish_locked(const grpc::Status& s) {
+    if (finished_) return;
+    finished_ = true;
+    Finish(s);
+  }
+
+  std::shared_ptr<Exchange> exchange_;
+  std::shared_ptr<Subscription> sub_;
+  std::shared_ptr<Guard> guard_;
+  api::Envelope message_;
+  bool writing_ = false;
+  bool finished_ = false;
+};
+
+class Service final : public api::Events::CallbackService, public server::GrpcService {
+ public:
+  explicit Service(std::shared_ptr<Exchange> exchange) : exchange_(std::move(exchange)) {}
+
+  grpc::ServerUnaryReactor* Publish(grpc::CallbackServerContext* ctx, const api::PublishRequest* req,
+                                    google::protobuf::Empty*) override {
+    return server::unary(ctx, [&]() -> errdefs::Status {
+      CTRD_ASSIGN_OR_RETURN(std::string ns, server::namespace_of(*ctx));
+      return exchange_->publish(ns, req->topic(), req->event().type_url(), req->event().value());
+    });
+  }
+
+  grpc::ServerUnaryReactor* Forward(grpc::CallbackServerContext* ctx, const api::ForwardRequest* req,
+                                    google::protobuf::Empty*) override {
+    return server::unary(ctx, [&] { return exchange_->forward(from_proto(req->envelope())); });
+  }
+
+  grpc::ServerWriteReactor<api::Envelope>* Subscribe(grpc::CallbackServerContext*,
+                                                     const api::SubscribeRequest* req) override {
+    auto sub = exchange_->subscribe({req->filters().begin(), req->filters().end()});
+    if (!sub.ok()) {
+      struct Failed final : grpc::ServerWriteReactor<api::Envelope> {
+        explicit Failed(const grpc::Status& s) { Finish(s); }
+        void OnDone() override { delete this; }
+      };
+      return new Failed(errdefs::to_grpc(sub.status()));
+    }
+    return new SubscribeReactor(exchange_, *sub);
+  }
+
+  void register_grpc(grpc::ServerBuilder& builder) override { builder.RegisterService(this); }
+
+ private:
+  std::shared_ptr<Exchange> exchange_;
+};
+
+}  // namespace
+
+void register_plugin(plugin::Registry& registry) {
+  registry.register_plugin({
+      .type = std::string(plugin::type::kGRPC),
+      .id = "events",
+      .init = [](plugin::InitContext& ic) -> errdefs::StatusOr<plugin::Instance> {
+        if (!ic.events()) return errdefs::FailedPrecondition("no event exchange");
+        return plugin::Instance::of<Service, server::GrpcService>(std::make_shared<Service>(ic.events()));
+      },
+  });
+}
+
+}  // namespace ctrd::services::events

@@ -1,0 +1,112 @@
+#include <github.com/containerd/containerd/api/services/leases/v1/leases.grpc.pb.h>
+#include <grpcpp/server_builder.h>
+
+#include "server/grpc_context.h"
+#include "server/service.h"
+#include "server/unary.h"
+#include "services/leases/leases.h"
+#include "services/proto_time.h"
+
+namespace ctrd::services::leases {
+namespace {
+
+namespace api = containerd::services::leases::v1;
+using LocalService = Service;
+
+void to_proto(const metadata::Lease& l, api::Lease* out) {
+  out->set_id(l.id);
+  *out->mutable_created_at() = to_timestamp(l.created_at);
+  out->mutable_labels()->insert(l.labels.begin(), l.labels.end());
+}
+
+metadata::LeaseResource from_proto(const api::Resource& r) { return {r.id(), r.type()}; }
+
+class GrpcFrontEnd final : public api::Leases::CallbackService, public server::GrpcService {
+ public:
+  explicit GrpcFrontEnd(std::shared_ptr<LocalService> s) : service_(std::move(s)) {}
+
+  grpc::ServerUnaryReactor* Create(grpc::CallbackServerContext* ctx, const api::CreateRequest* req,
+                                   api::CreateResponse* resp) override {
+    return server::unary(ctx, [&]() -> errdefs::Status {
+      CTRD_ASSIGN_OR_RETURN(std::string ns, server::namespace_of(*ctx));
+      CTRD_ASSIGN_OR_RETURN(auto lease,
+                            service_->create(ns, req->id(), {req->labels().begin(), req->labels().end()}));
+      to_proto(lease, resp->mutable_lease());
+      return errdefs::Status::Ok();
+    });
+  }
+  grpc::ServerUnaryReactor* Delete(grpc::CallbackServerContext* ctx, const api::DeleteRequest* req,
+                                   google::protobuf::Empty*) override {
+    return server::unary(ctx, [&]() -> errdefs::Status {
+      CTRD_ASSIGN_OR_RETURN(std::string ns, server::namespace_of(*ctx));
+      return service_->remove(ns, req->id(), req->sync());
+    });
+  }
+  grpc::ServerUnaryReactor* List(grpc::CallbackServerContext* ctx, const api::ListRequest* req,
+                                 api::ListResponse* resp) override {
+    return server::unary(ctx, [&]() -> errdefs::Status {
+      CTRD_ASSIGN_OR_RETURN(std::string ns, server::namespace_of(*ctx));
+      CTRD_ASSIGN_OR_RETURN(auto all, service_->list(ns, {req->filters().begin(), req->filters().end()}));
+      for (const auto& l : all) to_proto(l, resp->add_leases());
+      return errdefs::Status::Ok();
+    });
+  }
+  grpc::ServerUnaryReactor* AddResource(grpc::CallbackServerContext* ctx, const api::AddResourceRequest* req,
+                                        google::protobuf::Empty*) override {
+    return server::unary(ctx, [&]() -> errdefs::Status {
+      CTRD_ASSIGN_OR_RETURN(std::string ns, server::namespace_of(*ctx));
+      return service_->add_resource(ns, req->id(), from_proto(req->resource()));
+    });
+  }
+  grpc::ServerUnaryReactor* DeleteResource(grpc::CallbackServerContext* ctx,
+                                           const api::DeleteResourceRequest* req,
+                                           google::protobuf::Empty*) override {
+    return server::unary(ctx, [&]() -> errdefs::Status {
+      CTRD_ASSIGN_OR_RETURN(std::string ns, server::namespace_of(*ctx));
+      return service_->delete_resource(ns, req->id(), from_proto(req->resource()));
+    });
+  }
+  grpc::ServerUnaryReactor* ListResources(grpc::CallbackServerContext* ctx, const api::ListResourcesRequest* req,
+                                          api::ListResourcesResponse* resp) override {
+    return server::unary(ctx, [&]() -> errdefs::Status {
+      CTRD_ASSIGN_OR_RETURN(std::string ns, server::namespace_of(*ctx));
+      CTRD_ASSIGN_OR_RETURN(auto all, service_->list_resources(ns, req->id()));
+      for (const auto& r : all) {
+        auto* out = resp->add_resources();
+        out->set_id(r.id);
+        out->set_type(r.type);
+      }
+      return errdefs::Status::Ok();
+    });
+  }
+
+  void register_grpc(grpc::ServerBuilder& builder) override { builder.RegisterService(this); }
+
+ private:
+  std::shared_ptr<LocalService> service_;
+};
+
+}  // namespace
+
+void register_plugin(plugin::Registry& registry) {
+  registry.register_plugin({
+      .type = std::string(plugin::type::kService),
+      .id = "leases-service",
+      .requirements = {std::string(plugin::type::kMetadata)},
+      .init = [](plugin::InitContext& ic) -> errdefs::StatusOr<plugin::Instance> {
+        CTRD_ASSIGN_OR_RETURN(auto db, ic.get<metadata::DB>(plugin::type::kMetadata));
+        return plugin::Instance::of(std::make_shared<LocalService>(db));
+      },
+  });
+  registry.register_plugin({
+      .type = std::string(plugin::type::kGRPC),
+      .id = "leases",
+      .requirements = {std::string(plugin::type::kService)},
+      .init = [](plugin::InitContext& ic) -> errdefs::StatusOr<plugin::Instance> {
+        CTRD_ASSIGN_OR_RETURN(auto svc, ic.get_by_id<LocalService>(plugin::type::kService, "leases-service"));
+        return plugin::Instance::of<GrpcFrontEnd, server::GrpcService>(std::make_shared<GrpcFrontEnd>(svc));
+      },
+  });
+}
+
+}  // namespace ctrd::services::leases

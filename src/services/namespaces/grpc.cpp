@@ -1,0 +1,94 @@
+#include <github.com/containerd/containerd/api/services/namespaces/v1/namespace.grpc.pb.h>
+#include <grpcpp/server_builder.h>
+
+#include "server/service.h"
+#include "server/unary.h"
+#include "services/namespaces/namespaces.h"
+
+namespace ctrd::services::namespaces {
+namespace {
+
+namespace api = containerd::services::namespaces::v1;
+using LocalService = Service;
+
+void to_proto(const metadata::Namespace& ns, api::Namespace* out) {
+  out->set_name(ns.name);
+  out->mutable_labels()->insert(ns.labels.begin(), ns.labels.end());
+}
+
+metadata::Namespace from_proto(const api::Namespace& ns) {
+  return {ns.name(), metadata::Labels(ns.labels().begin(), ns.labels().end())};
+}
+
+class GrpcFrontEnd final : public api::Namespaces::CallbackService, public server::GrpcService {
+ public:
+  explicit GrpcFrontEnd(std::shared_ptr<LocalService> s) : service_(std::move(s)) {}
+
+  grpc::ServerUnaryReactor* Get(grpc::CallbackServerContext* ctx, const api::GetNamespaceRequest* req,
+                                api::GetNamespaceResponse* resp) override {
+    return server::unary(ctx, [&]() -> errdefs::Status {
+      CTRD_ASSIGN_OR_RETURN(auto ns, service_->get(req->name()));
+      to_proto(ns, resp->mutable_namespace_());
+      return errdefs::Status::Ok();
+    });
+  }
+  grpc::ServerUnaryReactor* List(grpc::CallbackServerContext* ctx, const api::ListNamespacesRequest*,
+                                 api::ListNamespacesResponse* resp) override {
+    return server::unary(ctx, [&]() -> errdefs::Status {
+      CTRD_ASSIGN_OR_RETURN(auto all, service_->list());
+      for (const auto& ns : all) to_proto(ns, resp->add_namespaces());
+      return errdefs::Status::Ok();
+    });
+  }
+  grpc::ServerUnaryReactor* Create(grpc::CallbackServerContext* ctx, const api::CreateNamespaceRequest* req,
+                                   api::CreateNamespaceResponse* resp) override {
+    return server::unary(ctx, [&]() -> errdefs::Status {
+      CTRD_ASSIGN_OR_RETURN(auto ns, service_->create(from_proto(req->namespace_())));
+      to_proto(ns, resp->mutable_namespace_());
+      return errdefs::Status::Ok();
+    });
+  }
+  grpc::ServerUnaryReactor* Update(grpc::CallbackServerContext* ctx, const api::UpdateNamespaceRequest* req,
+                                   api::UpdateNamespaceResponse* resp) override {
+    return server::unary(ctx, [&]() -> errdefs::Status {
+      std::vector<std::string> paths(req->update_mask().paths().begin(), req->update_mask().paths().end());
+      CTRD_ASSIGN_OR_RETURN(auto ns, service_->update(from_proto(req->namespace_()), paths));
+      to_proto(ns, resp->mutable_namespace_());
+      return errdefs::Status::Ok();
+    });
+  }
+  grpc::ServerUnaryReactor* Delete(grpc::CallbackServerContext* ctx, const api::DeleteNamespaceRequest* req,
+                                   google::protobuf::Empty*) override {
+    return server::unary(ctx, [&] { return service_->remove(req->name()); });
+  }
+
+  void register_grpc(grpc::ServerBuilder& builder) override { builder.RegisterService(this); }
+
+ private:
+  std::shared_ptr<LocalService> service_;
+};
+
+}  // namespace
+
+void register_plugin(plugin::Registry& registry) {
+  registry.register_plugin({
+      .type = std::string(plugin::type::kService),
+      .id = "namespaces-service",
+      .requirements = {std::string(plugin::type::kMetadata)},
+      .init = [](plugin::InitContext& ic) -> errdefs::StatusOr<plugin::Instance> {
+        CTRD_ASSIGN_OR_RETURN(auto db, ic.get<metadata::DB>(plugin::type::kMetadata));
+        return plugin::Instance::of(std::make_shared<LocalService>(db, ic.events()));
+      },
+  });
+  registry.register_plugin({
+      .type = std::string(plugin::type::kGRPC),
+      .id = "namespaces",
+      .requirements = {std::string(plugin::type::kService)},
+      .init = [](plugin::InitContext& ic) -> errdefs::StatusOr<plugin::Instance> {
+        CTRD_ASSIGN_OR_RETURN(auto svc, ic.get_by_id<LocalService>(plugin::type::kService, "namespaces-service"));
+        return plugin::Instance::of<GrpcFrontEnd, server::GrpcService>(std::make_shared<GrpcFrontEnd>(svc));
+      },
+  });
+}
+
+}  // namespace ctrd::services::namespaces

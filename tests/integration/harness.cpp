@@ -1,0 +1,227 @@
+#include "harness.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <github.com/containerd/containerd/api/services/version/v1/version.grpc.pb.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+extern char** environ;
+
+namespace ctrd::testing {
+namespace {
+
+std::string read_file(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+int pidfd_open(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
+
+pid_t spawn(const std::vector<std::string>& argv, const std::string& out_path, const std::string& err_path,
+            const std::string& in_path) {
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, in_path.empty() ? "/dev/null" : in_path.c_str(), O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (err_path == out_path) {
+    posix_spawn_file_actions_adddup2(&actions, 1, 2);
+  } else {
+    posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  }
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t none;
+  sigemptyset(&none);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t pid = -1;
+  int rc = posix_spawn(&pid, args[0], &actions, &attr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  if (rc != 0) throw std::runtime_error("spawn " + argv[0] + ": " + std::strerror(rc));
+  return pid;
+}
+
+int decode_status(int status) {
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return -1;
+}
+
+}  // namespace
+
+TempDir::TempDir() {
+  std::string tmpl = (std::filesystem::temp_directory_path() / "ctrd-it-XXXXXX").string();
+  if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+  path_ = tmpl;
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+Process::Process(const std::vector<std::string>& argv, const std::string& log_path) {
+  pid_ = spawn(argv, log_path, log_path, "");
+  pidfd_ = pidfd_open(pid_);
+}
+
+Process::~Process() {
+  if (running()) {
+    ::kill(pid_, SIGKILL);
+    wait(std::chrono::seconds(30));
+  }
+  if (pidfd_ >= 0) ::close(pidfd_);
+}
+
+bool Process::running() {
+  if (status_) return false;
+  int st = 0;
+  pid_t r = ::waitpid(pid_, &st, WNOHANG);
+  if (r == pid_) {
+    status_ = decode_status(st);
+    return false;
+  }
+  return r == 0;
+}
+
+void Process::signal(int sig) {
+  if (running()) ::kill(pid_, sig);
+}
+
+std::optional<int> Process::wait(std::chrono::milliseconds timeout) {
+  if (status_) return status_;
+  pollfd p{pidfd_, POLLIN, 0};
+  if (::poll(&p, 1, static_cast<int>(timeout.count())) <= 0) return std::nullopt;
+  int st = 0;
+  if (::waitpid(pid_, &st, 0) == pid_) status_ = decode_status(st);
+  return status_;
+}
+
+RunResult run(const std::vector<std::string>& argv, std::chrono::milliseconds timeout,
+              const std::string& stdin_file) {
+  TempDir tmp;
+  const std::string out = (tmp.path() / "out").string();
+  const std::string err = (tmp.path() / "err").string();
+  RunResult result;
+  pid_t pid = spawn(argv, out, err, stdin_file);
+  int fd = pidfd_open(pid);
+  pollfd p{fd, POLLIN, 0};
+  if (::poll(&p, 1, static_cast<int>(timeout.count())) <= 0) ::kill(pid, SIGKILL);
+  int st = 0;
+  ::waitpid(pid, &st, 0);
+  ::close(fd);
+  result.exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  result.out = read_file(out);
+  result.err = read_file(err);
+  return result;
+}
+
+std::string ctrd_binary() {
+  const char* env = std::getenv("CTRD_BINARY");
+  return env ? env : CTRD_BINARY_PATH;
+}
+
+std::string ctr_binary() {
+  const char* env = std::getenv("CTR_BINARY");
+  return env ? env : "/usr/bin/ctr";
+}
+
+std::unique_ptr<grpc::ClientContext> context_for(const std::string& ns, const std::string& lease) {
+  auto ctx = std::make_unique<grpc::ClientContext>();
+  if (!ns.empty()) ctx->AddMetadata("containerd-namespace", ns);
+  if (!lease.empty()) ctx->AddMetadata("containerd-lease", lease);
+  ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+  return ctx;
+}
+
+Daemon::Daemon(DaemonOptions options) : options_(std::move(options)) {
+  if (!options_.config.empty()) std::ofstream(dir() / "config.toml") << options_.config;
+  start();
+  if (options_.wait_ready && !wait_ready()) {
+    throw std::runtime_error("ctrd did not become ready; log:\n" + log());
+  }
+}
+
+Daemon::~Daemon() {
+  if (process_ && process_->running()) stop(std::chrono::seconds(20));
+  process_.reset();  // SIGKILL if it would not stop
+}
+
+std::string Daemon::log() const { return read_file(dir() / ("ctrd-" + std::to_string(starts_) + ".log")); }
+
+void Daemon::start() {
+  std::vector<std::string> argv{ctrd_binary(), "--root", root(), "--state", state(), "--address", address()};
+  if (!options_.config.empty()) {
+    argv.push_back("--config");
+    argv.push_back((dir() / "config.toml").string());
+  }
+  argv.insert(argv.end(), options_.extra_args.begin(), options_.extra_args.end());
+  ++starts_;
+  channel_.reset();
+  process_ = std::make_unique<Process>(argv, (dir() / ("ctrd-" + std::to_string(starts_) + ".log")).string());
+}
+
+std::shared_ptr<grpc::Channel> Daemon::channel() {
+  if (!channel_) {
+    grpc::ChannelArguments args;
+    args.SetMaxReceiveMessageSize(64 << 20);
+    channel_ = grpc::CreateCustomChannel("unix:" + address(), grpc::InsecureChannelCredentials(), args);
+  }
+  return channel_;
+}
+
+bool Daemon::wait_ready(std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::system_clock::now() + timeout;
+  auto stub = containerd::services::version::v1::Version::NewStub(channel());
+  while (std::chrono::system_clock::now() < deadline) {
+    if (!process_->running()) return false;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::min(deadline, std::chrono::system_clock::now() + std::chrono::seconds(1)));
+    ctx.set_wait_for_ready(true);  // blocks until the socket accepts, bounded by the deadline
+    google::protobuf::Empty req;
+    containerd::services::version::v1::VersionResponse resp;
+    if (stub->Version(&ctx, req, &resp).ok()) return true;
+  }
+  return false;
+}
+
+std::optional<int> Daemon::stop(std::chrono::milliseconds timeout) {
+  channel_.reset();
+  process_->signal(SIGTERM);
+  return process_->wait(timeout);
+}
+
+void Daemon::kill9() {
+  channel_.reset();
+  process_->signal(SIGKILL);
+  process_->wait(std::chrono::seconds(30));
+}
+
+RunResult Daemon::ctr(const std::vector<std::string>& args, const std::string& ns) {
+  std::vector<std::string> argv{ctr_binary(), "-a", address()};
+  if (!ns.empty()) {
+    argv.push_back("-n");
+    argv.push_back(ns);
+  }
+  argv.insert(argv.end(), args.begin(), args.end());
+  return run(argv);
+}
+
+}  // namespace ctrd::testing

@@ -1,0 +1,109 @@
+// Integration test harness: a real ctrd on a temporary root, driven with the
+// real `ctr` binary (and gRPC where ctr has no command). Everything a test
+// starts is stopped and removed by destructors, on failure too.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+#include <sys/types.h>
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace ctrd::testing {
+
+// A temporary directory removed (with everything under it) on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+struct RunResult {
+  int exit_code = -1;  // -1: killed after the timeout
+  std::string out;
+  std::string err;
+  std::string all() const { return out + err; }
+};
+
+// Runs argv to completion (bounded by `timeout`), capturing stdout and stderr.
+RunResult run(const std::vector<std::string>& argv, std::chrono::milliseconds timeout = std::chrono::seconds(60),
+              const std::string& stdin_file = "");
+
+// A child process; killed with SIGKILL and reaped on destruction if still running.
+class Process {
+ public:
+  Process(const std::vector<std::string>& argv, const std::string& log_path);
+  ~Process();
+  Process(const Process&) = delete;
+  Process& operator=(const Process&) = delete;
+
+  pid_t pid() const { return pid_; }
+  bool running();
+  void signal(int sig);
+  // Waits up to `timeout` for exit; returns the exit code (128+signal when
+  // killed by one), or nullopt on timeout.
+  std::optional<int> wait(std::chrono::milliseconds timeout);
+
+ private:
+  pid_t pid_ = -1;
+  int pidfd_ = -1;
+  std::optional<int> status_;
+};
+
+struct DaemonOptions {
+  std::string config;  // TOML written to <tmp>/config.toml and passed with --config
+  std::vector<std::string> extra_args;
+  bool wait_ready = true;
+};
+
+// ctrd on its own temporary root, state and socket.
+class Daemon {
+ public:
+  explicit Daemon(DaemonOptions options = {});
+  ~Daemon();
+
+  const std::filesystem::path& dir() const { return tmp_.path(); }
+  std::string root() const { return (dir() / "root").string(); }
+  std::string state() const { return (dir() / "state").string(); }
+  std::string address() const { return (dir() / "ctrd.sock").string(); }
+  std::string log() const;
+  Process& process() { return *process_; }
+
+  // Starts ctrd (again, after stop()).
+  void start();
+  // Waits until the Version call is answered; false on timeout or early exit.
+  bool wait_ready(std::chrono::milliseconds timeout = std::chrono::seconds(30));
+  // SIGTERM and wait; returns the exit code.
+  std::optional<int> stop(std::chrono::milliseconds timeout = std::chrono::seconds(30));
+  void kill9();
+
+  // `ctr -a <socket> [-n ns] args...`.
+  RunResult ctr(const std::vector<std::string>& args, const std::string& ns = "");
+  std::shared_ptr<grpc::Channel> channel();
+
+ private:
+  DaemonOptions options_;
+  TempDir tmp_;
+  std::unique_ptr<Process> process_;
+  std::shared_ptr<grpc::Channel> channel_;
+  int starts_ = 0;
+};
+
+// Path of the ctrd binary under test and of ctr.
+std::string ctrd_binary();
+std::string ctr_binary();
+// A gRPC context carrying a namespace (and lease, when given).
+std::unique_ptr<grpc::ClientContext> context_for(const std::string& ns, const std::string& lease = "");
+
+}  // namespace ctrd::testing

@@ -1,0 +1,296 @@
+// The foundation as a user sees it: ctrd starts on defaults, `ctr version` and
+// `ctr plugins ls` work, config mistakes are reported clearly, and shutdown is clean.
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <github.com/containerd/containerd/api/services/introspection/v1/introspection.grpc.pb.h>
+#include <github.com/containerd/containerd/api/services/version/v1/version.grpc.pb.h>
+
+#include <fstream>
+#include <regex>
+
+#include "harness.h"
+
+namespace ctrd::testing {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+namespace introspection = containerd::services::introspection::v1;
+
+std::string uuid_of(const std::string& version_output) {
+  std::smatch m;
+  std::regex re("UUID:\\s*([0-9a-f-]{36})");
+  return std::regex_search(version_output, m, re) ? m[1].str() : "";
+}
+
+TEST(Server, CtrVersionShowsServerVersionRevisionAndStableUuid) {
+  Daemon d;
+  auto r = d.ctr({"version"});
+  ASSERT_EQ(r.exit_code, 0) << r.all();
+  EXPECT_THAT(r.out, HasSubstr("Server:"));
+  EXPECT_THAT(r.out, HasSubstr("Revision:"));
+  const std::string uuid = uuid_of(r.out);
+  ASSERT_FALSE(uuid.empty()) << r.out;
+
+  ASSERT_EQ(d.stop(), 0) << d.log();
+  d.start();
+  ASSERT_TRUE(d.wait_ready()) << d.log();
+  auto again = d.ctr({"version"});
+  ASSERT_EQ(again.exit_code, 0) << again.all();
+  EXPECT_EQ(uuid_of(again.out), uuid) << "the UUID must survive a restart";
+}
+
+TEST(Server, PluginsLsListsEveryPluginWithStatus) {
+  Daemon d;
+  auto r = d.ctr({"plugins", "ls"});
+  ASSERT_EQ(r.exit_code, 0) << r.all();
+  EXPECT_THAT(r.out, HasSubstr("TYPE"));
+  EXPECT_THAT(r.out, HasSubstr("PLATFORMS"));
+  EXPECT_THAT(r.out, HasSubstr("STATUS"));
+  for (const char* line : {"io.containerd.service.v1\\s+introspection-service\\s+-\\s+ok",
+                           "io.containerd.grpc.v1\\s+introspection\\s+-\\s+ok",
+                           "io.containerd.grpc.v1\\s+version\\s+-\\s+ok",
+                           "io.containerd.grpc.v1\\s+healthcheck\\s+-\\s+ok"}) {
+    EXPECT_TRUE(std::regex_search(r.out, std::regex(line))) << line << "\n" << r.out;
+  }
+}
+
+TEST(Server, PluginsLsFiltersByType) {
+  Daemon d;
+  auto r = d.ctr({"plugins", "ls", "type==io.containerd.grpc.v1"});
+  ASSERT_EQ(r.exit_code, 0) << r.all();
+  EXPECT_THAT(r.out, HasSubstr("io.containerd.grpc.v1"));
+  EXPECT_THAT(r.out, Not(HasSubstr("io.containerd.service.v1")));
+
+  auto both = d.ctr({"plugins", "ls", "id==version", "id==healthcheck"});
+  ASSERT_EQ(both.exit_code, 0) << both.all();
+  EXPECT_THAT(both.out, HasSubstr("version"));
+  EXPECT_THAT(both.out, HasSubstr("healthcheck"));
+  EXPECT_THAT(both.out, Not(HasSubstr("introspection")));
+}
+
+TEST(Server, InvalidPluginFilterIsInvalidArgument) {
+  Daemon d;
+  auto stub = introspection::Introspection::NewStub(d.channel());
+  grpc::ClientContext ctx;
+  introspection::PluginsRequest req;
+  req.add_filters("type==\"unterminated");
+  introspection::PluginsResponse resp;
+  auto s = stub->Plugins(&ctx, req, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+}
+
+TEST(Server, PluginsLsDetailedShowsRequiresAndErrors) {
+  // The grpc introspection plugin requires service plugins; with its service
+  // disabled, the grpc plugin still comes up but its lookup fails: an error.
+  Daemon d({.config = "version = 2\ndisabled_plugins = [\"io.containerd.grpc.v1.version\"]\n"});
+  auto r = d.ctr({"plugins", "ls", "-d"});
+  ASSERT_EQ(r.exit_code, 0) << r.all();
+  EXPECT_THAT(r.out, HasSubstr("io.containerd.service.v1"));  // introspection's requirement
+  EXPECT_THAT(r.out, Not(HasSubstr("io.containerd.grpc.v1.version")));
+}
+
+TEST(Server, DisabledPluginIsAbsent) {
+  Daemon d({.config = "version = 2\ndisabled_plugins = [\"io.containerd.grpc.v1.healthcheck\"]\n"});
+  auto r = d.ctr({"plugins", "ls"});
+  ASSERT_EQ(r.exit_code, 0) << r.all();
+  EXPECT_THAT(r.out, Not(HasSubstr("healthcheck")));
+  EXPECT_THAT(r.out, HasSubstr("version"));
+}
+
+TEST(Server, DisabledPluginByIdInVersion1Config) {
+  Daemon d({.config = "version = 1\ndisabled_plugins = [\"healthcheck\"]\n"});
+  auto r = d.ctr({"plugins", "ls"});
+  ASSERT_EQ(r.exit_code, 0) << r.all();
+  EXPECT_THAT(r.out, Not(HasSubstr("healthcheck")));
+}
+
+TEST(Server, MissingRequirementIsReportedAndRequiredPluginStopsStartup) {
+  // Without any service plugin, the grpc introspection plugin cannot be satisfied.
+  Daemon d({.config = "version = 2\n"
+                      "disabled_plugins = [\"io.containerd.service.v1.introspection-service\"]\n"
+                      "required_plugins = [\"io.containerd.grpc.v1.introspection\"]\n",
+            .wait_ready = false});
+  auto code = d.process().wait(std::chrono::seconds(30));
+  ASSERT_TRUE(code.has_value()) << "ctrd should exit when a required plugin fails";
+  EXPECT_NE(*code, 0);
+  EXPECT_THAT(d.log(), HasSubstr("io.containerd.grpc.v1.introspection"));
+  EXPECT_THAT(d.log(), HasSubstr("required plugins did not initialize"));
+}
+
+TEST(Server, MalformedTomlFailsWithFileLineColumn) {
+  Daemon d({.config = "version = 2\n[grpc\naddress = 1\n", .wait_ready = false});
+  auto code = d.process().wait(std::chrono::seconds(30));
+  ASSERT_TRUE(code.has_value());
+  EXPECT_NE(*code, 0);
+  EXPECT_TRUE(std::regex_search(d.log(), std::regex("config\\.toml:2:\\d+"))) << d.log();
+}
+
+TEST(Server, WrongTypeAndBadDurationNameTheKey) {
+  {
+    Daemon d({.config = "version = 2\n[grpc]\nuid = \"root\"\n", .wait_ready = false});
+    ASSERT_NE(d.process().wait(std::chrono::seconds(30)).value_or(0), 0);
+    EXPECT_THAT(d.log(), HasSubstr("grpc.uid"));
+  }
+  {
+    Daemon d({.config = "version = 2\n[timeouts]\n\"io.containerd.timeout.shim.cleanup\" = \"5 parsecs\"\n",
+              .wait_ready = false});
+    ASSERT_NE(d.process().wait(std::chrono::seconds(30)).value_or(0), 0);
+    EXPECT_THAT(d.log(), HasSubstr("timeouts.\\\"io.containerd.timeout.shim.cleanup\\\""));
+  }
+}
+
+TEST(Server, UnknownKeyIsAWarningNamingIt) {
+  Daemon d({.config = "version = 2\nbogus_key = 1\n[grpc]\nmystery = true\n"});
+  EXPECT_THAT(d.log(), HasSubstr("bogus_key"));
+  EXPECT_THAT(d.log(), HasSubstr("grpc.mystery"));
+  EXPECT_THAT(d.log(), HasSubstr("level=warning"));
+}
+
+TEST(Server, ImportsAreMergedInOrder) {
+  TempDir extra;
+  std::ofstream(extra.path() / "a.toml") << "[grpc]\nmax_recv_message_size = 1234\n";
+  Daemon d({.config = "version = 2\nimports = [\"" + (extra.path() / "*.toml").string() +
+                      "\"]\ndisabled_plugins = [\"io.containerd.grpc.v1.healthcheck\"]\n"});
+  auto r = run({ctrd_binary(), "--config", (d.dir() / "config.toml").string(), "config", "dump"});
+  ASSERT_EQ(r.exit_code, 0) << r.all();
+  EXPECT_THAT(r.out, HasSubstr("max_recv_message_size = 1234"));
+  EXPECT_THAT(r.out, HasSubstr("io.containerd.grpc.v1.healthcheck"));
+}
+
+TEST(Server, LogsAreLogfmt) {
+  Daemon d({.extra_args = {"--log-level", "debug"}});
+  EXPECT_TRUE(std::regex_search(
+      d.log(), std::regex("time=\"[0-9T:.-]+Z\" level=info msg=\"loading plugin \\\\\"io\\.containerd\\.grpc\\.v1\\."
+                          "version\\\\\"\\.\\.\\.\" type=io\\.containerd\\.grpc\\.v1")))
+      << d.log();
+}
+
+TEST(Server, SecondDaemonOnLiveSocketIsRefused) {
+  Daemon first;
+  Process second({ctrd_binary(), "--root", first.root() + "2", "--state", first.state() + "2", "--address",
+                  first.address()},
+                 (first.dir() / "second.log").string());
+  auto code = second.wait(std::chrono::seconds(30));
+  ASSERT_TRUE(code.has_value());
+  EXPECT_NE(*code, 0);
+  std::ifstream in(first.dir() / "second.log");
+  std::string log((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_THAT(log, HasSubstr("already serving"));
+  EXPECT_EQ(first.ctr({"version"}).exit_code, 0) << "the first daemon must be unaffected";
+}
+
+TEST(Server, StaleSocketFileIsReplaced) {
+  TempDir tmp;
+  const std::string sock = (tmp.path() / "ctrd.sock").string();
+  {
+    int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", sock.c_str());
+    ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    ::close(fd);  // bound, never listened: a stale socket file
+  }
+  Process p({ctrd_binary(), "--root", (tmp.path() / "root").string(), "--state", (tmp.path() / "state").string(),
+             "--address", sock},
+            (tmp.path() / "log").string());
+  auto r = run({ctr_binary(), "-a", sock, "--timeout", "20s", "version"});
+  EXPECT_EQ(r.exit_code, 0) << r.all();
+  p.signal(SIGTERM);
+  EXPECT_EQ(p.wait(std::chrono::seconds(30)), 0);
+}
+
+TEST(Server, SigtermStopsCleanlyAndRemovesSockets) {
+  Daemon d;
+  struct stat st {};
+  ASSERT_EQ(::stat(d.address().c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0660u);
+  ASSERT_EQ(::stat((d.address() + ".ttrpc").c_str(), &st), 0) << "the ttRPC socket is created";
+  auto code = d.stop();
+  ASSERT_TRUE(code.has_value());
+  EXPECT_EQ(*code, 0) << d.log();
+  EXPECT_NE(::stat(d.address().c_str(), &st), 0);
+  EXPECT_NE(::stat((d.address() + ".ttrpc").c_str(), &st), 0);
+  EXPECT_THAT(d.log(), HasSubstr("stopped"));
+}
+
+TEST(Server, HealthServiceReportsServing) {
+  Daemon d;
+  grpc::ClientContext ctx;
+  // grpc.health.v1.Health/Check with an empty request (service ""): raw bytes, no proto needed.
+  grpc::GenericStub stub(d.channel());
+  grpc::ByteBuffer req, resp;
+  grpc::Slice empty("", 0);
+  req = grpc::ByteBuffer(&empty, 1);
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  grpc::Status status;
+  stub.UnaryCall(&ctx, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &req, &resp, [&](grpc::Status s) {
+    std::lock_guard l(mu);
+    status = s;
+    done = true;
+    cv.notify_all();
+  });
+  std::unique_lock l(mu);
+  ASSERT_TRUE(cv.wait_for(l, std::chrono::seconds(30), [&] { return done; }));
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  std::vector<grpc::Slice> slices;
+  ASSERT_TRUE(resp.Dump(&slices).ok());
+  std::string bytes;
+  for (auto& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  EXPECT_EQ(bytes, std::string("\x08\x01", 2)) << "status: SERVING";
+}
+
+TEST(Server, ServesOnTcpWhenConfigured) {
+  // Port chosen by binding 0 first: free at that moment on loopback.
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  const int port = ntohs(a.sin_port);
+  ::close(fd);
+  const std::string tcp = "127.0.0.1:" + std::to_string(port);
+  Daemon d({.config = "version = 2\n[grpc]\ntcp_address = \"" + tcp + "\"\n"});
+  auto channel = grpc::CreateChannel(tcp, grpc::InsecureChannelCredentials());
+  auto stub = containerd::services::version::v1::Version::NewStub(channel);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  ctx.set_wait_for_ready(true);
+  containerd::services::version::v1::VersionResponse resp;
+  auto s = stub->Version(&ctx, google::protobuf::Empty(), &resp);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_FALSE(resp.version().empty());
+}
+
+TEST(Cli, ConfigDefaultPrintsServerAndPluginSections) {
+  auto r = run({ctrd_binary(), "config", "default"});
+  ASSERT_EQ(r.exit_code, 0) << r.all();
+  EXPECT_THAT(r.out, HasSubstr("root = \"/var/lib/ctrd\""));
+  EXPECT_THAT(r.out, HasSubstr("state = \"/run/ctrd\""));
+  EXPECT_THAT(r.out, HasSubstr("address = \"/run/ctrd/ctrd.sock\""));
+  EXPECT_THAT(r.out, HasSubstr("[grpc]"));
+}
+
+TEST(Cli, VersionAndUsage) {
+  auto r = run({ctrd_binary(), "--version"});
+  ASSERT_EQ(r.exit_code, 0);
+  EXPECT_THAT(r.out, HasSubstr("ctrd"));
+  auto bad = run({ctrd_binary(), "--no-such-flag"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_THAT(bad.err, HasSubstr("--no-such-flag"));
+}
+
+}  // namespace
+}  // namespace ctrd::testing
