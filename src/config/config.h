@@ -81,7 +81,10 @@ struct ServerConfig {
   MetricsConfig metrics;
   CgroupConfig cgroup;
   // Go duration strings keyed by timeout name, e.g. "io.containerd.timeout.shim.cleanup".
-  std::map<std::string, std::string> timeouts;
+  std::map<std::string, std::string> timeouts{{"io.containerd.timeout.shim.cleanup", "5s"},
+                                              {"io.containerd.timeout.shim.load", "5s"},
+                                              {"io.containerd.timeout.shim.shutdown", "3s"},
+                                              {"io.containerd.timeout.task.state", "2s"}};
 
   void bind(Binder& b);
   std::string ttrpc_address() const { return ttrpc.address.empty() ? grpc.address + ".ttrpc" : ttrpc.address; }

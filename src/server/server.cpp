@@ -60,6 +60,9 @@ errdefs::StatusOr<std::unique_ptr<Server>> Server::create(const config::LoadedCo
   using std::filesystem::perms;
   CTRD_RETURN_IF_ERROR(make_dir(cfg.root, perms::owner_all | perms::group_exec | perms::others_exec));
   CTRD_RETURN_IF_ERROR(make_dir(cfg.state, perms::owner_all | perms::group_exec | perms::others_exec));
+  // A live daemon on our socket is found before any plugin touches the root.
+  CTRD_RETURN_IF_ERROR(prepare_unix_socket(cfg.grpc.address));
+  CTRD_RETURN_IF_ERROR(prepare_unix_socket(cfg.ttrpc_address()));
   std::unique_ptr<Server> s(new Server(config, std::make_shared<events::Exchange>()));
   CTRD_RETURN_IF_ERROR(s->init_plugins(registry));
   return s;
@@ -195,8 +198,10 @@ Status Server::serve() {
     if (shutdown_requested_) return Status::Ok();
   }
   if (auto s = start_listeners(); !s.ok()) {
-    if (grpc_) grpc_->Shutdown(std::chrono::system_clock::now());
-    ::unlink(config_.server.grpc.address.c_str());
+    if (grpc_) {
+      grpc_->Shutdown(std::chrono::system_clock::now());
+      ::unlink(config_.server.grpc.address.c_str());  // ours: the server had bound it
+    }
     ttrpc_.reset();
     return s;
   }

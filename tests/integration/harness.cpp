@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/inotify.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -133,6 +134,29 @@ RunResult run(const std::vector<std::string>& argv, std::chrono::milliseconds ti
   return result;
 }
 
+std::string wait_for_content(const std::filesystem::path& path, const std::vector<std::string>& needles,
+                             std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  int fd = ::inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+  ::inotify_add_watch(fd, path.c_str(), IN_MODIFY | IN_CLOSE_WRITE);
+  std::string text;
+  while (true) {
+    text = read_file(path);
+    bool all = true;
+    for (const auto& n : needles) all = all && text.find(n) != std::string::npos;
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (all || left.count() <= 0) break;
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left.count())) > 0) {
+      char buf[4096];
+      while (::read(fd, buf, sizeof buf) > 0) {
+      }
+    }
+  }
+  ::close(fd);
+  return text;
+}
+
 std::string ctrd_binary() {
   const char* env = std::getenv("CTRD_BINARY");
   return env ? env : CTRD_BINARY_PATH;
@@ -153,6 +177,7 @@ std::unique_ptr<grpc::ClientContext> context_for(const std::string& ns, const st
 
 Daemon::Daemon(DaemonOptions options) : options_(std::move(options)) {
   if (!options_.config.empty()) std::ofstream(dir() / "config.toml") << options_.config;
+  if (!options_.start) return;
   start();
   if (options_.wait_ready && !wait_ready()) {
     throw std::runtime_error("ctrd did not become ready; log:\n" + log());
@@ -197,7 +222,9 @@ bool Daemon::wait_ready(std::chrono::milliseconds timeout) {
     ctx.set_wait_for_ready(true);  // blocks until the socket accepts, bounded by the deadline
     google::protobuf::Empty req;
     containerd::services::version::v1::VersionResponse resp;
-    if (stub->Version(&ctx, req, &resp).ok()) return true;
+    // Any answer from the server counts, even "unimplemented" when the version plugin is disabled.
+    auto s = stub->Version(&ctx, req, &resp);
+    if (s.ok() || s.error_code() == grpc::StatusCode::UNIMPLEMENTED) return true;
   }
   return false;
 }

@@ -64,7 +64,8 @@ class Process {
 struct DaemonOptions {
   std::string config;  // TOML written to <tmp>/config.toml and passed with --config
   std::vector<std::string> extra_args;
-  bool wait_ready = true;
+  bool start = true;       // false: the test calls start() itself
+  bool wait_ready = true;  // wait for the first answered call in the constructor
 };
 
 // ctrd on its own temporary root, state and socket.
@@ -99,6 +100,11 @@ class Daemon {
   std::shared_ptr<grpc::Channel> channel_;
   int starts_ = 0;
 };
+
+// Waits (event-driven, via inotify) until `path` contains every one of
+// `needles`, or `timeout` passes; returns the file's final content.
+std::string wait_for_content(const std::filesystem::path& path, const std::vector<std::string>& needles,
+                             std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
 // Path of the ctrd binary under test and of ctr.
 std::string ctrd_binary();

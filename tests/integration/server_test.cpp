@@ -1,7 +1,9 @@
 // The foundation as a user sees it: ctrd starts on defaults, `ctr version` and
 // `ctr plugins ls` work, config mistakes are reported clearly, and shutdown is clean.
 #include <grpcpp/grpcpp.h>
-#include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/generic/generic_stub.h>
+#include <netinet/in.h>
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -88,14 +90,28 @@ TEST(Server, InvalidPluginFilterIsInvalidArgument) {
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
 }
 
-TEST(Server, PluginsLsDetailedShowsRequiresAndErrors) {
-  // The grpc introspection plugin requires service plugins; with its service
-  // disabled, the grpc plugin still comes up but its lookup fails: an error.
-  Daemon d({.config = "version = 2\ndisabled_plugins = [\"io.containerd.grpc.v1.version\"]\n"});
-  auto r = d.ctr({"plugins", "ls", "-d"});
+TEST(Server, MissingRequirementShowsAsErrorWithReason) {
+  // The metadata plugin requires a content plugin; with it disabled the
+  // metadata plugin cannot start, and introspection says why.
+  Daemon d({.config = "version = 2\ndisabled_plugins = [\"io.containerd.content.v1.content\"]\n"});
+  auto ls = d.ctr({"plugins", "ls"});
+  ASSERT_EQ(ls.exit_code, 0) << ls.all();
+  EXPECT_TRUE(std::regex_search(ls.out, std::regex("io.containerd.metadata.v1\\s+lmdb\\s+-\\s+error"))) << ls.out;
+  EXPECT_TRUE(std::regex_search(ls.out, std::regex("io.containerd.grpc.v1\\s+version\\s+-\\s+ok"))) << ls.out;
+  EXPECT_THAT(ls.out, Not(HasSubstr("io.containerd.content.v1")));
+
+  auto detailed = d.ctr({"plugins", "ls", "-d", "id==lmdb"});
+  ASSERT_EQ(detailed.exit_code, 0) << detailed.all();
+  EXPECT_THAT(detailed.out, HasSubstr("requires io.containerd.content.v1, which no enabled plugin provides"));
+  EXPECT_THAT(detailed.out, HasSubstr("io.containerd.content.v1"));  // listed under Requires
+}
+
+TEST(Server, PluginsLsDetailedShowsExports) {
+  Daemon d;
+  auto r = d.ctr({"plugins", "ls", "-d", "type==io.containerd.content.v1"});
   ASSERT_EQ(r.exit_code, 0) << r.all();
-  EXPECT_THAT(r.out, HasSubstr("io.containerd.service.v1"));  // introspection's requirement
-  EXPECT_THAT(r.out, Not(HasSubstr("io.containerd.grpc.v1.version")));
+  EXPECT_THAT(r.out, HasSubstr("root"));
+  EXPECT_THAT(r.out, HasSubstr(d.root() + "/io.containerd.content.v1.content"));
 }
 
 TEST(Server, DisabledPluginIsAbsent) {
@@ -113,17 +129,16 @@ TEST(Server, DisabledPluginByIdInVersion1Config) {
   EXPECT_THAT(r.out, Not(HasSubstr("healthcheck")));
 }
 
-TEST(Server, MissingRequirementIsReportedAndRequiredPluginStopsStartup) {
-  // Without any service plugin, the grpc introspection plugin cannot be satisfied.
+TEST(Server, RequiredPluginThatFailsStopsStartupNamingIt) {
   Daemon d({.config = "version = 2\n"
-                      "disabled_plugins = [\"io.containerd.service.v1.introspection-service\"]\n"
-                      "required_plugins = [\"io.containerd.grpc.v1.introspection\"]\n",
+                      "disabled_plugins = [\"io.containerd.content.v1.content\"]\n"
+                      "required_plugins = [\"io.containerd.metadata.v1.lmdb\"]\n",
             .wait_ready = false});
   auto code = d.process().wait(std::chrono::seconds(30));
   ASSERT_TRUE(code.has_value()) << "ctrd should exit when a required plugin fails";
   EXPECT_NE(*code, 0);
-  EXPECT_THAT(d.log(), HasSubstr("io.containerd.grpc.v1.introspection"));
-  EXPECT_THAT(d.log(), HasSubstr("required plugins did not initialize"));
+  EXPECT_THAT(d.log(), HasSubstr("required plugins did not initialize: io.containerd.metadata.v1.lmdb"));
+  EXPECT_THAT(d.log(), HasSubstr("io.containerd.content.v1"));
 }
 
 TEST(Server, MalformedTomlFailsWithFileLineColumn) {
@@ -189,23 +204,18 @@ TEST(Server, SecondDaemonOnLiveSocketIsRefused) {
 }
 
 TEST(Server, StaleSocketFileIsReplaced) {
-  TempDir tmp;
-  const std::string sock = (tmp.path() / "ctrd.sock").string();
+  Daemon d({.start = false});
   {
     int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
-    std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", sock.c_str());
+    std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", d.address().c_str());
     ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
     ::close(fd);  // bound, never listened: a stale socket file
   }
-  Process p({ctrd_binary(), "--root", (tmp.path() / "root").string(), "--state", (tmp.path() / "state").string(),
-             "--address", sock},
-            (tmp.path() / "log").string());
-  auto r = run({ctr_binary(), "-a", sock, "--timeout", "20s", "version"});
-  EXPECT_EQ(r.exit_code, 0) << r.all();
-  p.signal(SIGTERM);
-  EXPECT_EQ(p.wait(std::chrono::seconds(30)), 0);
+  d.start();
+  ASSERT_TRUE(d.wait_ready()) << d.log();
+  EXPECT_EQ(d.ctr({"version"}).exit_code, 0);
 }
 
 TEST(Server, SigtermStopsCleanlyAndRemovesSockets) {
@@ -280,6 +290,7 @@ TEST(Cli, ConfigDefaultPrintsServerAndPluginSections) {
   EXPECT_THAT(r.out, HasSubstr("root = \"/var/lib/ctrd\""));
   EXPECT_THAT(r.out, HasSubstr("state = \"/run/ctrd\""));
   EXPECT_THAT(r.out, HasSubstr("address = \"/run/ctrd/ctrd.sock\""));
+  EXPECT_THAT(r.out, HasSubstr("\"io.containerd.timeout.shim.cleanup\" = \"5s\""));
   EXPECT_THAT(r.out, HasSubstr("[grpc]"));
 }
 

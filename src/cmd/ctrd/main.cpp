@@ -129,7 +129,9 @@ errdefs::Status print_config(const config::LoadedConfig& cfg, const plugin::Regi
                              std::move(*config::encode([&](config::Binder& b) { holder->bind(b); })));
   }
   out->insert_or_assign("plugins", std::move(plugins));
-  std::cout << *out << "\n";
+  // Basic (double-quoted) strings, as containerd prints its config.
+  std::cout << toml::toml_formatter(*out, toml::toml_formatter::default_flags & ~toml::format_flags::allow_literal_strings)
+            << "\n";
   return errdefs::Status::Ok();
 }
 
