@@ -9,7 +9,9 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -38,6 +40,7 @@ using Clock = std::chrono::steady_clock;
 struct Sample {
   double startup_ms = 0;
   double rss_mib = 0;
+  double anon_mib = 0;  // private memory: RSS less mapped files (shared libraries, binary)
   bool ok = false;
 };
 
@@ -49,19 +52,26 @@ struct Target {
 };
 
 std::vector<std::string> ctrd_argv(const std::string& bin, const fs::path& dir) {
-  return {bin, "--root", (dir / "root").string(), "--state", (dir / "state").string(), "--address",
-          (dir / "s.sock").string(), "--log-level", "warn"};
+  return {bin,
+          "--root",
+          (dir / "root").string(),
+          "--state",
+          (dir / "state").string(),
+          "--address",
+          (dir / "s.sock").string(),
+          "--log-level",
+          "warn"};
 }
 
 std::vector<std::string> containerd_argv(const std::string& bin, const fs::path& dir) {
   return {bin, "--config", (dir / "config.toml").string(), "--log-level", "warn"};
 }
 
-double rss_mib(pid_t pid) {
+double status_mib(pid_t pid, const std::string& key) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");
   std::string line;
   while (std::getline(in, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
+    if (line.rfind(key + ":", 0) == 0) return std::stod(line.substr(key.size() + 1)) / 1024.0;
   }
   return 0;
 }
@@ -70,9 +80,9 @@ Sample measure(const Target& t, int idle_ms) {
   Sample s;
   char tmpl[] = "/tmp/ctrd-bench-XXXXXX";
   fs::path dir = ::mkdtemp(tmpl);
-  std::ofstream(dir / "config.toml") << "version = 2\nroot = \"" << (dir / "root").string() << "\"\nstate = \""
-                                     << (dir / "state").string() << "\"\n[grpc]\naddress = \""
-                                     << (dir / "s.sock").string() << "\"\n"
+  std::ofstream(dir / "config.toml") << "version = 2\nroot = \"" << (dir / "root").string()
+                                     << "\"\nstate = \"" << (dir / "state").string()
+                                     << "\"\n[grpc]\naddress = \"" << (dir / "s.sock").string() << "\"\n"
                                      << t.extra_config;
   auto argv = t.argv(t.bin, dir);
   std::vector<char*> args;
@@ -90,23 +100,35 @@ Sample measure(const Target& t, int idle_ms) {
   }
   posix_spawn_file_actions_destroy(&fa);
 
-  auto channel = grpc::CreateChannel("unix:" + (dir / "s.sock").string(), grpc::InsecureChannelCredentials());
-  auto stub = containerd::services::version::v1::Version::NewStub(channel);
+  // Wait for the socket to accept (polled every 0.5 ms: gRPC's own reconnect
+  // backoff would dominate what is measured), then time the first Version answer.
+  const std::string sock = (dir / "s.sock").string();
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", sock.c_str());
   const auto deadline = start + std::chrono::seconds(60);
   while (Clock::now() < deadline) {
-    grpc::ClientContext ctx;
-    ctx.set_wait_for_ready(true);
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(200));
-    containerd::services::version::v1::VersionResponse resp;
-    if (stub->Version(&ctx, google::protobuf::Empty(), &resp).ok()) {
-      s.startup_ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
-      s.ok = true;
-      break;
+    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    bool up = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    ::close(fd);
+    if (up) {
+      auto channel = grpc::CreateChannel("unix:" + sock, grpc::InsecureChannelCredentials());
+      auto stub = containerd::services::version::v1::Version::NewStub(channel);
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+      containerd::services::version::v1::VersionResponse resp;
+      if (stub->Version(&ctx, google::protobuf::Empty(), &resp).ok()) {
+        s.startup_ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+        s.ok = true;
+        break;
+      }
     }
+    std::this_thread::sleep_for(std::chrono::microseconds(500));
   }
   if (s.ok) {
     std::this_thread::sleep_for(std::chrono::milliseconds(idle_ms));  // let start-up work settle
-    s.rss_mib = rss_mib(pid);
+    s.rss_mib = status_mib(pid, "VmRSS");
+    s.anon_mib = status_mib(pid, "RssAnon");
   }
   ::kill(pid, SIGTERM);
   int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
@@ -135,17 +157,22 @@ int main(int argc, char** argv) {
   std::string containerd = "/usr/bin/containerd";
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i];
-    if (k == "--rounds") rounds = std::stoi(argv[i + 1]);
-    else if (k == "--ctrd") ctrd = argv[i + 1];
-    else if (k == "--containerd") containerd = argv[i + 1];
-    else if (k == "--idle-ms") idle_ms = std::stoi(argv[i + 1]);
+    if (k == "--rounds")
+      rounds = std::stoi(argv[i + 1]);
+    else if (k == "--ctrd")
+      ctrd = argv[i + 1];
+    else if (k == "--containerd")
+      containerd = argv[i + 1];
+    else if (k == "--idle-ms")
+      idle_ms = std::stoi(argv[i + 1]);
   }
   std::vector<Target> targets{
       {"ctrd", ctrd_argv, ctrd, ""},
       {"containerd", containerd_argv, containerd, ""},
-      {"containerd-no-cri", containerd_argv, containerd, "disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n"},
+      {"containerd-no-cri", containerd_argv, containerd,
+       "disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n"},
   };
-  std::vector<std::vector<double>> startup(targets.size()), rss(targets.size());
+  std::vector<std::vector<double>> startup(targets.size()), rss(targets.size()), anon(targets.size());
   for (int r = 0; r < rounds; ++r) {
     for (size_t t = 0; t < targets.size(); ++t) {
       Sample s = measure(targets[t], idle_ms);
@@ -155,16 +182,19 @@ int main(int argc, char** argv) {
       }
       startup[t].push_back(s.startup_ms);
       rss[t].push_back(s.rss_mib);
+      anon[t].push_back(s.anon_mib);
     }
   }
-  std::printf("%-20s %14s %14s   (medians of %d starts, A B A B order)\n", "daemon", "startup (ms)", "idle RSS (MiB)",
-              rounds);
+  std::printf("%-20s %14s %14s %15s   (medians of %d starts, A B A B order)\n", "daemon", "startup (ms)",
+              "idle RSS (MiB)", "anon RSS (MiB)", rounds);
   for (size_t t = 0; t < targets.size(); ++t) {
-    std::printf("%-20s %14.1f %14.1f\n", targets[t].name.c_str(), median(startup[t]), median(rss[t]));
+    std::printf("%-20s %14.1f %14.1f %15.1f\n", targets[t].name.c_str(), median(startup[t]), median(rss[t]),
+                median(anon[t]));
   }
   for (size_t t = 1; t < targets.size(); ++t) {
-    std::printf("ctrd / %-13s startup %.3f  RSS %.3f\n", targets[t].name.c_str(),
-                median(startup[0]) / median(startup[t]), median(rss[0]) / median(rss[t]));
+    std::printf("ctrd / %-18s startup %.3f  RSS %.3f  anon RSS %.3f\n", targets[t].name.c_str(),
+                median(startup[0]) / median(startup[t]), median(rss[0]) / median(rss[t]),
+                median(anon[0]) / median(anon[t]));
   }
   return 0;
 }

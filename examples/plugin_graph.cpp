@@ -78,8 +78,10 @@ int main() {
     plugin::InitContext ic(r, {.root = "/tmp/example", .state = "/tmp/example-state"}, config, set);
     if (error.ok()) {
       auto result = r.init(ic);
-      if (result.ok()) instance = std::move(result).value();
-      else error = result.status();
+      if (result.ok())
+        instance = std::move(result).value();
+      else
+        error = result.status();
     }
     auto p = std::make_shared<plugin::Plugin>(r, ic.meta(), std::move(instance), error);
     if (!p->ok()) std::cout << "  " << p->status() << ": " << p->error().message() << "\n";

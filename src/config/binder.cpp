@@ -13,16 +13,26 @@ using errdefs::Status;
 
 std::string_view node_type_name(const toml::node& n) {
   switch (n.type()) {
-    case toml::node_type::table: return "table";
-    case toml::node_type::array: return "array";
-    case toml::node_type::string: return "string";
-    case toml::node_type::integer: return "integer";
-    case toml::node_type::floating_point: return "float";
-    case toml::node_type::boolean: return "boolean";
-    case toml::node_type::date: return "date";
-    case toml::node_type::time: return "time";
-    case toml::node_type::date_time: return "date-time";
-    default: return "nothing";
+    case toml::node_type::table:
+      return "table";
+    case toml::node_type::array:
+      return "array";
+    case toml::node_type::string:
+      return "string";
+    case toml::node_type::integer:
+      return "integer";
+    case toml::node_type::floating_point:
+      return "float";
+    case toml::node_type::boolean:
+      return "boolean";
+    case toml::node_type::date:
+      return "date";
+    case toml::node_type::time:
+      return "time";
+    case toml::node_type::date_time:
+      return "date-time";
+    default:
+      return "nothing";
   }
 }
 
@@ -39,28 +49,36 @@ class Decoder final : public Binder {
 
   void field(std::string_view key, bool& value) override {
     if (auto* n = find(key)) {
-      if (auto v = n->value<bool>(); v && n->is_boolean()) value = *v;
-      else wrong_type(key, *n, "boolean");
+      if (auto v = n->value<bool>(); v && n->is_boolean())
+        value = *v;
+      else
+        wrong_type(key, *n, "boolean");
     }
   }
   void field(std::string_view key, int64_t& value) override {
     if (auto* n = find(key)) {
-      if (n->is_integer()) value = *n->value<int64_t>();
-      else wrong_type(key, *n, "integer");
+      if (n->is_integer())
+        value = *n->value<int64_t>();
+      else
+        wrong_type(key, *n, "integer");
     }
   }
   void field(std::string_view key, int32_t& value) override { integer(key, value); }
   void field(std::string_view key, uint32_t& value) override { integer(key, value); }
   void field(std::string_view key, double& value) override {
     if (auto* n = find(key)) {
-      if (n->is_number()) value = *n->value<double>();
-      else wrong_type(key, *n, "number");
+      if (n->is_number())
+        value = *n->value<double>();
+      else
+        wrong_type(key, *n, "number");
     }
   }
   void field(std::string_view key, std::string& value) override {
     if (auto* n = find(key)) {
-      if (n->is_string()) value = *n->value<std::string>();
-      else wrong_type(key, *n, "string");
+      if (n->is_string())
+        value = *n->value<std::string>();
+      else
+        wrong_type(key, *n, "string");
     }
   }
   void field(std::string_view key, Duration& value) override {
@@ -269,14 +287,22 @@ errdefs::StatusOr<std::chrono::nanoseconds> parse_duration(std::string_view text
     while (u < text.size() && !std::isdigit(static_cast<unsigned char>(text[u])) && text[u] != '.') ++u;
     std::string_view unit = text.substr(i, u - i);
     long double mult = 0;
-    if (unit == "ns") mult = 1;
-    else if (unit == "us" || unit == "\xC2\xB5s" || unit == "\xCE\xBCs") mult = 1e3L;
-    else if (unit == "ms") mult = 1e6L;
-    else if (unit == "s") mult = 1e9L;
-    else if (unit == "m") mult = 60e9L;
-    else if (unit == "h") mult = 3600e9L;
-    else if (unit.empty()) return InvalidArgument("missing unit in duration \"" + original + "\"");
-    else return InvalidArgument("unknown unit \"" + std::string(unit) + "\" in duration \"" + original + "\"");
+    if (unit == "ns")
+      mult = 1;
+    else if (unit == "us" || unit == "\xC2\xB5s" || unit == "\xCE\xBCs")
+      mult = 1e3L;
+    else if (unit == "ms")
+      mult = 1e6L;
+    else if (unit == "s")
+      mult = 1e9L;
+    else if (unit == "m")
+      mult = 60e9L;
+    else if (unit == "h")
+      mult = 3600e9L;
+    else if (unit.empty())
+      return InvalidArgument("missing unit in duration \"" + original + "\"");
+    else
+      return InvalidArgument("unknown unit \"" + std::string(unit) + "\" in duration \"" + original + "\"");
     total += (whole + frac) * mult;
     text.remove_prefix(u);
   }

@@ -28,7 +28,6 @@
 
 #include "errdefs/errdefs.h"
 
-
 namespace ctrd::config {
 
 // A Go-style duration ("1h2m3.5s", "250ms", "0s").

@@ -30,7 +30,8 @@ void merge(toml::table& into, const toml::table& from, bool plugins_level = fals
   }
 }
 
-errdefs::StatusOr<std::vector<std::string>> expand_import(const std::string& pattern, const std::string& base_dir) {
+errdefs::StatusOr<std::vector<std::string>> expand_import(const std::string& pattern,
+                                                          const std::string& base_dir) {
   std::string p = pattern;
   if (!p.empty() && p.front() != '/') p = base_dir + "/" + p;
   glob_t g{};

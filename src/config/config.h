@@ -87,7 +87,9 @@ struct ServerConfig {
                                               {"io.containerd.timeout.task.state", "2s"}};
 
   void bind(Binder& b);
-  std::string ttrpc_address() const { return ttrpc.address.empty() ? grpc.address + ".ttrpc" : ttrpc.address; }
+  std::string ttrpc_address() const {
+    return ttrpc.address.empty() ? grpc.address + ".ttrpc" : ttrpc.address;
+  }
 };
 
 struct LoadedConfig {

@@ -35,8 +35,8 @@ struct Info {
 struct Status {
   std::string ref;
   int64_t offset = 0;
-  int64_t total = 0;         // expected size, 0 when unknown
-  std::string expected;      // expected digest, empty when unknown
+  int64_t total = 0;     // expected size, 0 when unknown
+  std::string expected;  // expected digest, empty when unknown
   Clock::time_point started_at;
   Clock::time_point updated_at;
 };
@@ -67,9 +67,9 @@ class Writer {
 };
 
 struct WriterOptions {
-  std::string ref;           // required
-  int64_t total = 0;         // expected size, 0 when unknown
-  std::string expected;      // expected digest, empty when unknown
+  std::string ref;       // required
+  int64_t total = 0;     // expected size, 0 when unknown
+  std::string expected;  // expected digest, empty when unknown
 };
 
 class Store {

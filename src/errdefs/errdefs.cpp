@@ -7,23 +7,40 @@ namespace ctrd::errdefs {
 
 std::string_view code_name(Code code) {
   switch (code) {
-    case Code::kOk: return "ok";
-    case Code::kUnknown: return "unknown";
-    case Code::kInvalidArgument: return "invalid argument";
-    case Code::kNotFound: return "not found";
-    case Code::kAlreadyExists: return "already exists";
-    case Code::kFailedPrecondition: return "failed precondition";
-    case Code::kUnavailable: return "unavailable";
-    case Code::kNotImplemented: return "not implemented";
-    case Code::kCanceled: return "canceled";
-    case Code::kDeadlineExceeded: return "deadline exceeded";
-    case Code::kResourceExhausted: return "resource exhausted";
-    case Code::kAborted: return "aborted";
-    case Code::kOutOfRange: return "out of range";
-    case Code::kPermissionDenied: return "permission denied";
-    case Code::kInternal: return "internal";
-    case Code::kDataLoss: return "data loss";
-    case Code::kSkip: return "skip plugin";
+    case Code::kOk:
+      return "ok";
+    case Code::kUnknown:
+      return "unknown";
+    case Code::kInvalidArgument:
+      return "invalid argument";
+    case Code::kNotFound:
+      return "not found";
+    case Code::kAlreadyExists:
+      return "already exists";
+    case Code::kFailedPrecondition:
+      return "failed precondition";
+    case Code::kUnavailable:
+      return "unavailable";
+    case Code::kNotImplemented:
+      return "not implemented";
+    case Code::kCanceled:
+      return "canceled";
+    case Code::kDeadlineExceeded:
+      return "deadline exceeded";
+    case Code::kResourceExhausted:
+      return "resource exhausted";
+    case Code::kAborted:
+      return "aborted";
+    case Code::kOutOfRange:
+      return "out of range";
+    case Code::kPermissionDenied:
+      return "permission denied";
+    case Code::kInternal:
+      return "internal";
+    case Code::kDataLoss:
+      return "data loss";
+    case Code::kSkip:
+      return "skip plugin";
   }
   return "unknown";
 }
@@ -41,15 +58,22 @@ std::string Status::to_string() const {
 Status FromErrno(int err, std::string_view context) {
   std::string msg = std::string(context) + ": " + std::strerror(err);
   switch (err) {
-    case ENOENT: return NotFound(std::move(msg));
-    case EEXIST: return AlreadyExists(std::move(msg));
-    case EINVAL: return InvalidArgument(std::move(msg));
+    case ENOENT:
+      return NotFound(std::move(msg));
+    case EEXIST:
+      return AlreadyExists(std::move(msg));
+    case EINVAL:
+      return InvalidArgument(std::move(msg));
     case EACCES:
-    case EPERM: return PermissionDenied(std::move(msg));
-    case ENOSPC: return ResourceExhausted(std::move(msg));
+    case EPERM:
+      return PermissionDenied(std::move(msg));
+    case ENOSPC:
+      return ResourceExhausted(std::move(msg));
     case EAGAIN:
-    case EBUSY: return Unavailable(std::move(msg));
-    default: return Unknown(std::move(msg));
+    case EBUSY:
+      return Unavailable(std::move(msg));
+    default:
+      return Unknown(std::move(msg));
   }
 }
 

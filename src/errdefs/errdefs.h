@@ -91,7 +91,7 @@ inline bool IsSkip(const Status& s) { return s.code() == Code::kSkip; }
 template <typename T>
 class [[nodiscard]] StatusOr {
  public:
-  StatusOr(T value) : value_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  StatusOr(T value) : value_(std::move(value)) {}         // NOLINT(google-explicit-constructor)
   StatusOr(Status status) : status_(std::move(status)) {  // NOLINT(google-explicit-constructor)
     assert(!status_.ok() && "StatusOr needs a value or an error");
     if (status_.ok()) status_ = Internal("StatusOr constructed from an OK status");
@@ -116,10 +116,10 @@ class [[nodiscard]] StatusOr {
 }  // namespace ctrd::errdefs
 
 // Early return on error, for Status-returning functions.
-#define CTRD_RETURN_IF_ERROR(expr)                   \
-  do {                                               \
-    ::ctrd::errdefs::Status ctrd_status_ = (expr);   \
-    if (!ctrd_status_.ok()) return ctrd_status_;     \
+#define CTRD_RETURN_IF_ERROR(expr)                 \
+  do {                                             \
+    ::ctrd::errdefs::Status ctrd_status_ = (expr); \
+    if (!ctrd_status_.ok()) return ctrd_status_;   \
   } while (false)
 
 #define CTRD_CONCAT_INNER_(a, b) a##b

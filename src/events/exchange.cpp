@@ -72,14 +72,16 @@ void Subscription::close(Status why) {
 
 Status validate_topic(std::string_view topic) {
   if (topic.empty()) return errdefs::InvalidArgument("topic must not be empty");
-  if (topic.front() != '/') return errdefs::InvalidArgument("topic \"" + std::string(topic) + "\" must start with '/'");
+  if (topic.front() != '/')
+    return errdefs::InvalidArgument("topic \"" + std::string(topic) + "\" must start with '/'");
   if (topic.size() == 1) return errdefs::InvalidArgument("topic must have at least one component");
   std::string_view rest = topic.substr(1);
   while (true) {
     size_t slash = rest.find('/');
     std::string_view component = rest.substr(0, slash);
     if (auto s = identifiers::validate(component); !s.ok()) {
-      return s.with_context("topic \"" + std::string(topic) + "\" component \"" + std::string(component) + "\"");
+      return s.with_context("topic \"" + std::string(topic) + "\" component \"" + std::string(component) +
+                            "\"");
     }
     if (slash == std::string_view::npos) break;
     rest.remove_prefix(slash + 1);
@@ -87,14 +89,16 @@ Status validate_topic(std::string_view topic) {
   return Status::Ok();
 }
 
-Status Exchange::publish(std::string_view ns, std::string_view topic, std::string type_url, std::string value) {
+Status Exchange::publish(std::string_view ns, std::string_view topic, std::string type_url,
+                         std::string value) {
   Envelope e{std::chrono::system_clock::now(), std::string(ns), std::string(topic), std::move(type_url),
              std::move(value)};
   return forward(std::move(e));
 }
 
 Status Exchange::forward(Envelope envelope) {
-  if (auto s = identifiers::validate(envelope.ns); !s.ok()) return s.with_context("event envelope has invalid namespace");
+  if (auto s = identifiers::validate(envelope.ns); !s.ok())
+    return s.with_context("event envelope has invalid namespace");
   CTRD_RETURN_IF_ERROR(validate_topic(envelope.topic));
   deliver(envelope);
   return Status::Ok();
@@ -121,10 +125,11 @@ void Exchange::deliver(const Envelope& e) {
   for (const auto& s : overflowed) unsubscribe(s);
 }
 
-errdefs::StatusOr<std::shared_ptr<Subscription>> Exchange::subscribe(const std::vector<std::string>& filter_texts,
-                                                                     size_t queue_limit) {
+errdefs::StatusOr<std::shared_ptr<Subscription>> Exchange::subscribe(
+    const std::vector<std::string>& filter_texts, size_t queue_limit) {
   CTRD_ASSIGN_OR_RETURN(filters::Filter filter, filters::parse_all(filter_texts));
-  auto s = std::shared_ptr<Subscription>(new Subscription(std::move(filter), std::max<size_t>(queue_limit, 1)));
+  auto s =
+      std::shared_ptr<Subscription>(new Subscription(std::move(filter), std::max<size_t>(queue_limit, 1)));
   std::lock_guard lock(mu_);
   subscribers_.push_back(s);
   return s;
@@ -154,7 +159,8 @@ std::optional<std::string> Exchange::event_field(const Envelope& e, const std::v
   if (path.empty()) return std::nullopt;
   std::string_view type_name = e.type_url;
   if (auto slash = type_name.rfind('/'); slash != std::string_view::npos) type_name.remove_prefix(slash + 1);
-  const pb::Descriptor* desc = pb::DescriptorPool::generated_pool()->FindMessageTypeByName(std::string(type_name));
+  const pb::Descriptor* desc =
+      pb::DescriptorPool::generated_pool()->FindMessageTypeByName(std::string(type_name));
   if (desc == nullptr) return std::nullopt;
   const pb::Message* prototype = pb::MessageFactory::generated_factory()->GetPrototype(desc);
   if (prototype == nullptr) return std::nullopt;
@@ -176,7 +182,8 @@ std::optional<std::string> Exchange::event_field(const Envelope& e, const std::v
         const pb::Reflection* er = entry.GetReflection();
         const auto* kf = entry.GetDescriptor()->map_key();
         const auto* vf = entry.GetDescriptor()->map_value();
-        if (kf->type() != pb::FieldDescriptor::TYPE_STRING || vf->type() != pb::FieldDescriptor::TYPE_STRING) {
+        if (kf->type() != pb::FieldDescriptor::TYPE_STRING ||
+            vf->type() != pb::FieldDescriptor::TYPE_STRING) {
           return std::nullopt;
         }
         if (er->GetString(entry, kf) == path[i + 1]) return er->GetString(entry, vf);
@@ -196,12 +203,18 @@ std::optional<std::string> Exchange::event_field(const Envelope& e, const std::v
         if (v.empty()) return std::nullopt;  // unset, as containerd's adaptors see it
         return v;
       }
-      case pb::FieldDescriptor::CPPTYPE_BOOL: return r->GetBool(*cur, f) ? "true" : "false";
-      case pb::FieldDescriptor::CPPTYPE_INT32: return std::to_string(r->GetInt32(*cur, f));
-      case pb::FieldDescriptor::CPPTYPE_INT64: return std::to_string(r->GetInt64(*cur, f));
-      case pb::FieldDescriptor::CPPTYPE_UINT32: return std::to_string(r->GetUInt32(*cur, f));
-      case pb::FieldDescriptor::CPPTYPE_UINT64: return std::to_string(r->GetUInt64(*cur, f));
-      default: return std::nullopt;
+      case pb::FieldDescriptor::CPPTYPE_BOOL:
+        return r->GetBool(*cur, f) ? "true" : "false";
+      case pb::FieldDescriptor::CPPTYPE_INT32:
+        return std::to_string(r->GetInt32(*cur, f));
+      case pb::FieldDescriptor::CPPTYPE_INT64:
+        return std::to_string(r->GetInt64(*cur, f));
+      case pb::FieldDescriptor::CPPTYPE_UINT32:
+        return std::to_string(r->GetUInt32(*cur, f));
+      case pb::FieldDescriptor::CPPTYPE_UINT64:
+        return std::to_string(r->GetUInt64(*cur, f));
+      default:
+        return std::nullopt;
     }
   }
   return std::nullopt;

@@ -65,7 +65,8 @@ class Exchange {
   static constexpr size_t kDefaultQueueLimit = 4096;
 
   // Validates namespace and topic, stamps the time and delivers.
-  errdefs::Status publish(std::string_view ns, std::string_view topic, std::string type_url, std::string value);
+  errdefs::Status publish(std::string_view ns, std::string_view topic, std::string type_url,
+                          std::string value);
   // Delivers an envelope made elsewhere (e.g. a shim), keeping its timestamp.
   errdefs::Status forward(Envelope envelope);
 

@@ -13,12 +13,18 @@ std::atomic<Level> g_level{Level::kInfo};
 
 std::string_view level_name(Level level) {
   switch (level) {
-    case Level::kTrace: return "trace";
-    case Level::kDebug: return "debug";
-    case Level::kInfo: return "info";
-    case Level::kWarn: return "warning";
-    case Level::kError: return "error";
-    case Level::kFatal: return "fatal";
+    case Level::kTrace:
+      return "trace";
+    case Level::kDebug:
+      return "debug";
+    case Level::kInfo:
+      return "info";
+    case Level::kWarn:
+      return "warning";
+    case Level::kError:
+      return "error";
+    case Level::kFatal:
+      return "fatal";
   }
   return "info";
 }
@@ -38,14 +44,21 @@ spdlog::logger& logger() {
 }  // namespace
 
 errdefs::Status set_level(std::string_view level) {
-  if (level == "trace") g_level = Level::kTrace;
-  else if (level == "debug") g_level = Level::kDebug;
-  else if (level == "info") g_level = Level::kInfo;
-  else if (level == "warn" || level == "warning") g_level = Level::kWarn;
-  else if (level == "error") g_level = Level::kError;
-  else if (level == "fatal" || level == "panic") g_level = Level::kFatal;
-  else return errdefs::InvalidArgument("unknown log level \"" + std::string(level) +
-                                       "\" (want trace, debug, info, warn, error or fatal)");
+  if (level == "trace")
+    g_level = Level::kTrace;
+  else if (level == "debug")
+    g_level = Level::kDebug;
+  else if (level == "info")
+    g_level = Level::kInfo;
+  else if (level == "warn" || level == "warning")
+    g_level = Level::kWarn;
+  else if (level == "error")
+    g_level = Level::kError;
+  else if (level == "fatal" || level == "panic")
+    g_level = Level::kFatal;
+  else
+    return errdefs::InvalidArgument("unknown log level \"" + std::string(level) +
+                                    "\" (want trace, debug, info, warn, error or fatal)");
   return errdefs::Status::Ok();
 }
 
@@ -63,11 +76,21 @@ std::string quote(std::string_view value) {
   std::string out = "\"";
   for (unsigned char c : value) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      case '\r': out += "\\r"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
       default:
         if (c < ' ') {
           char buf[8];

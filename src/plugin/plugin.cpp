@@ -28,7 +28,8 @@ Status Registry::add(Registration r) {
   if (r.type.empty()) return errdefs::InvalidArgument(name + ": no type");
   if (r.id.empty()) return errdefs::InvalidArgument(name + ": no id");
   if (!r.init) return errdefs::InvalidArgument(name + ": no init function");
-  const bool has_star = std::find(r.requirements.begin(), r.requirements.end(), kAllPlugins) != r.requirements.end();
+  const bool has_star =
+      std::find(r.requirements.begin(), r.requirements.end(), kAllPlugins) != r.requirements.end();
   if (has_star && r.requirements.size() != 1) {
     return errdefs::InvalidArgument(name + ": requirement \"*\" must be the only one");
   }

@@ -281,7 +281,8 @@ class InitContext {
   template <typename T>
   errdefs::StatusOr<std::shared_ptr<T>> get_by_id(std::string_view type, std::string_view id) const {
     const Plugin* p = plugins_->find(type, id);
-    if (p == nullptr) return errdefs::NotFound("plugin " + std::string(type) + "." + std::string(id) + " not initialized");
+    if (p == nullptr)
+      return errdefs::NotFound("plugin " + std::string(type) + "." + std::string(id) + " not initialized");
     return p->get<T>();
   }
   // Every plugin of `type` initialized so far, by id (failed ones included).

@@ -72,9 +72,8 @@ Status Server::init_plugins(const plugin::Registry& registry) {
   const auto& cfg = config_.server;
   const bool v1 = cfg.version < 2;
   const std::set<std::string> disabled(cfg.disabled_plugins.begin(), cfg.disabled_plugins.end());
-  auto graph = registry.graph([&](const plugin::Registration& r) {
-    return disabled.contains(v1 ? r.id : r.uri());
-  });
+  auto graph =
+      registry.graph([&](const plugin::Registration& r) { return disabled.contains(v1 ? r.id : r.uri()); });
 
   // Plugin sections that name nothing registered are likely typos.
   std::set<std::string> known;
@@ -96,8 +95,9 @@ Status Server::init_plugins(const plugin::Registry& registry) {
     if (error.ok() && reg.config) {
       holder = reg.config();
       if (const toml::table* section = config_.plugin_section(reg.type, reg.id)) {
-        auto report = config::decode(*section, "plugins." + config::path_key(config_.plugin_key(reg.type, reg.id)),
-                                     [&](config::Binder& b) { holder->bind(b); });
+        auto report =
+            config::decode(*section, "plugins." + config::path_key(config_.plugin_key(reg.type, reg.id)),
+                           [&](config::Binder& b) { holder->bind(b); });
         for (const auto& k : report.unknown_keys) log::warn("unknown config key", {{"key", k}, {"id", uri}});
         if (!report.error.ok()) error = report.error.with_context("invalid config");
       }
@@ -117,7 +117,8 @@ Status Server::init_plugins(const plugin::Registry& registry) {
     }
 
     if (errdefs::IsSkip(error)) {
-      log::info("skip loading plugin \"" + uri + "\"...", {{"error", init_error_text(error)}, {"type", reg.type}});
+      log::info("skip loading plugin \"" + uri + "\"...",
+                {{"error", init_error_text(error)}, {"type", reg.type}});
     } else if (!error.ok()) {
       log::warn("failed to load plugin " + uri, {{"error", error.message()}});
     }
@@ -186,7 +187,7 @@ Status Server::start_listeners() {
   if (!g.tcp_address.empty()) log::info("serving...", {{"address", g.tcp_address}});
 
   CTRD_ASSIGN_OR_RETURN(ttrpc_, UnixListener::listen(config_.server.ttrpc_address(), config_.server.ttrpc.uid,
-                                                      config_.server.ttrpc.gid));
+                                                     config_.server.ttrpc.gid));
   log::info("serving...", {{"address", ttrpc_->path()}});
   return Status::Ok();
 }

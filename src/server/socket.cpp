@@ -65,7 +65,7 @@ errdefs::Status secure_unix_socket(const std::string& path, uid_t uid, gid_t gid
 }
 
 errdefs::StatusOr<std::unique_ptr<UnixListener>> UnixListener::listen(const std::string& path, uid_t uid,
-                                                                       gid_t gid) {
+                                                                      gid_t gid) {
   CTRD_RETURN_IF_ERROR(prepare_unix_socket(path));
   CTRD_ASSIGN_OR_RETURN(sockaddr_un addr, unix_address(path));
   int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);

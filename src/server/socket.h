@@ -22,7 +22,8 @@ errdefs::Status secure_unix_socket(const std::string& path, uid_t uid, gid_t gid
 // A listening unix socket owned by the server: closed and unlinked on destruction.
 class UnixListener {
  public:
-  static errdefs::StatusOr<std::unique_ptr<UnixListener>> listen(const std::string& path, uid_t uid, gid_t gid);
+  static errdefs::StatusOr<std::unique_ptr<UnixListener>> listen(const std::string& path, uid_t uid,
+                                                                 gid_t gid);
   ~UnixListener();
   UnixListener(const UnixListener&) = delete;
   UnixListener& operator=(const UnixListener&) = delete;

@@ -2,8 +2,8 @@
 // gRPC services — run the work, map its Status at the edge, finish.
 #pragma once
 
-#include <grpcpp/support/server_callback.h>
 #include <grpcpp/server_context.h>
+#include <grpcpp/support/server_callback.h>
 
 #include "errdefs/grpc_status.h"
 

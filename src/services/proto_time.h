@@ -15,8 +15,9 @@ inline google::protobuf::Timestamp to_timestamp(std::chrono::system_clock::time_
 }
 
 inline std::chrono::system_clock::time_point from_timestamp(const google::protobuf::Timestamp& t) {
-  return std::chrono::system_clock::time_point(std::chrono::duration_cast<std::chrono::system_clock::duration>(
-      std::chrono::nanoseconds(google::protobuf::util::TimeUtil::TimestampToNanoseconds(t))));
+  return std::chrono::system_clock::time_point(
+      std::chrono::duration_cast<std::chrono::system_clock::duration>(
+          std::chrono::nanoseconds(google::protobuf::util::TimeUtil::TimestampToNanoseconds(t))));
 }
 
 }  // namespace ctrd::services

@@ -72,10 +72,12 @@ std::string digest_of_file(const std::filesystem::path& p) {
   return "sha256:" + hex(md, len);
 }
 
-using WriteStream = grpc::ClientReaderWriter<content_api::WriteContentRequest, content_api::WriteContentResponse>;
+using WriteStream =
+    grpc::ClientReaderWriter<content_api::WriteContentRequest, content_api::WriteContentResponse>;
 
 // Sends one request and reads its response.
-bool step(WriteStream& s, const content_api::WriteContentRequest& req, content_api::WriteContentResponse* resp) {
+bool step(WriteStream& s, const content_api::WriteContentRequest& req,
+          content_api::WriteContentResponse* resp) {
   return s.Write(req) && s.Read(resp);
 }
 
@@ -152,8 +154,8 @@ TEST(Fault, Kill9MidIngestKeepsBlobsAndIngestResumes) {
     while (reader->Read(&resp)) {
       for (const auto& info : resp.info()) {
         ++listed;
-        auto path = std::filesystem::path(d.root()) / "io.containerd.content.v1.content" / "blobs" / "sha256" /
-                    info.digest().substr(7);
+        auto path = std::filesystem::path(d.root()) / "io.containerd.content.v1.content" / "blobs" /
+                    "sha256" / info.digest().substr(7);
         EXPECT_EQ(digest_of_file(path), info.digest());
       }
     }
@@ -223,7 +225,8 @@ TEST(Load, ThousandSubscribersWithoutAThreadEach) {
     ASSERT_TRUE(ok);
     ++started;
   }
-  for (auto& s : subs) s->reader->Read(&s->env, reinterpret_cast<void*>(reinterpret_cast<uintptr_t>(s.get()) | 1));
+  for (auto& s : subs)
+    s->reader->Read(&s->env, reinterpret_cast<void*>(reinterpret_cast<uintptr_t>(s.get()) | 1));
   const int64_t threads = proc_status_value(daemon_pid(d), "Threads");
   EXPECT_LT(threads, 100) << "subscribers must not pin a thread each";
 

@@ -144,7 +144,8 @@ std::string wait_for_content(const std::filesystem::path& path, const std::vecto
     text = read_file(path);
     bool all = true;
     for (const auto& n : needles) all = all && text.find(n) != std::string::npos;
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (all || left.count() <= 0) break;
     pollfd p{fd, POLLIN, 0};
     if (::poll(&p, 1, static_cast<int>(left.count())) > 0) {
@@ -207,6 +208,10 @@ std::shared_ptr<grpc::Channel> Daemon::channel() {
   if (!channel_) {
     grpc::ChannelArguments args;
     args.SetMaxReceiveMessageSize(64 << 20);
+    // Reconnect quickly while the daemon starts; gRPC's default first backoff is 1 s.
+    args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 10);
+    args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 10);
+    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 100);
     channel_ = grpc::CreateCustomChannel("unix:" + address(), grpc::InsecureChannelCredentials(), args);
   }
   return channel_;

@@ -37,7 +37,8 @@ struct RunResult {
 };
 
 // Runs argv to completion (bounded by `timeout`), capturing stdout and stderr.
-RunResult run(const std::vector<std::string>& argv, std::chrono::milliseconds timeout = std::chrono::seconds(60),
+RunResult run(const std::vector<std::string>& argv,
+              std::chrono::milliseconds timeout = std::chrono::seconds(60),
               const std::string& stdin_file = "");
 
 // A child process; killed with SIGKILL and reaped on destruction if still running.

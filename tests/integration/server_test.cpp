@@ -1,10 +1,10 @@
 // The foundation as a user sees it: ctrd starts on defaults, `ctr version` and
 // `ctr plugins ls` work, config mistakes are reported clearly, and shutdown is clean.
-#include <grpcpp/grpcpp.h>
-#include <grpcpp/generic/generic_stub.h>
-#include <netinet/in.h>
 #include <gmock/gmock.h>
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -57,10 +57,10 @@ TEST(Server, PluginsLsListsEveryPluginWithStatus) {
   EXPECT_THAT(r.out, HasSubstr("TYPE"));
   EXPECT_THAT(r.out, HasSubstr("PLATFORMS"));
   EXPECT_THAT(r.out, HasSubstr("STATUS"));
-  for (const char* line : {"io.containerd.service.v1\\s+introspection-service\\s+-\\s+ok",
-                           "io.containerd.grpc.v1\\s+introspection\\s+-\\s+ok",
-                           "io.containerd.grpc.v1\\s+version\\s+-\\s+ok",
-                           "io.containerd.grpc.v1\\s+healthcheck\\s+-\\s+ok"}) {
+  for (const char* line :
+       {"io.containerd.service.v1\\s+introspection-service\\s+-\\s+ok",
+        "io.containerd.grpc.v1\\s+introspection\\s+-\\s+ok", "io.containerd.grpc.v1\\s+version\\s+-\\s+ok",
+        "io.containerd.grpc.v1\\s+healthcheck\\s+-\\s+ok"}) {
     EXPECT_TRUE(std::regex_search(r.out, std::regex(line))) << line << "\n" << r.out;
   }
 }
@@ -96,7 +96,8 @@ TEST(Server, MissingRequirementShowsAsErrorWithReason) {
   Daemon d({.config = "version = 2\ndisabled_plugins = [\"io.containerd.content.v1.content\"]\n"});
   auto ls = d.ctr({"plugins", "ls"});
   ASSERT_EQ(ls.exit_code, 0) << ls.all();
-  EXPECT_TRUE(std::regex_search(ls.out, std::regex("io.containerd.metadata.v1\\s+lmdb\\s+-\\s+error"))) << ls.out;
+  EXPECT_TRUE(std::regex_search(ls.out, std::regex("io.containerd.metadata.v1\\s+lmdb\\s+-\\s+error")))
+      << ls.out;
   EXPECT_TRUE(std::regex_search(ls.out, std::regex("io.containerd.grpc.v1\\s+version\\s+-\\s+ok"))) << ls.out;
   EXPECT_THAT(ls.out, Not(HasSubstr("io.containerd.content.v1")));
 
@@ -184,8 +185,9 @@ TEST(Server, ImportsAreMergedInOrder) {
 TEST(Server, LogsAreLogfmt) {
   Daemon d({.extra_args = {"--log-level", "debug"}});
   EXPECT_TRUE(std::regex_search(
-      d.log(), std::regex("time=\"[0-9T:.-]+Z\" level=info msg=\"loading plugin \\\\\"io\\.containerd\\.grpc\\.v1\\."
-                          "version\\\\\"\\.\\.\\.\" type=io\\.containerd\\.grpc\\.v1")))
+      d.log(),
+      std::regex("time=\"[0-9T:.-]+Z\" level=info msg=\"loading plugin \\\\\"io\\.containerd\\.grpc\\.v1\\."
+                 "version\\\\\"\\.\\.\\.\" type=io\\.containerd\\.grpc\\.v1")))
       << d.log();
 }
 

@@ -1,6 +1,6 @@
 // Namespaces, content, leases and events as a user drives them with the real ctr.
-#include <gtest/gtest.h>
 #include <gmock/gmock.h>
+#include <gtest/gtest.h>
 #include <openssl/evp.h>
 
 #include <github.com/containerd/containerd/api/services/content/v1/content.grpc.pb.h>
@@ -53,9 +53,10 @@ Blob make_blob(const std::filesystem::path& dir, size_t size, unsigned seed) {
 
 RunResult ingest(Daemon& d, const std::string& ns, const std::string& ref, const Blob& b,
                  const std::string& expected = "") {
-  return run({ctr_binary(), "-a", d.address(), "-n", ns, "content", "ingest", "--expected-size",
-              std::to_string(b.data.size()), "--expected-digest", expected.empty() ? b.digest : expected, ref},
-             std::chrono::seconds(60), b.file.string());
+  return run(
+      {ctr_binary(), "-a", d.address(), "-n", ns, "content", "ingest", "--expected-size",
+       std::to_string(b.data.size()), "--expected-digest", expected.empty() ? b.digest : expected, ref},
+      std::chrono::seconds(60), b.file.string());
 }
 
 TEST(Namespaces, CreateLabelListRemove) {
@@ -225,7 +226,8 @@ TEST(Events, CtrEventsPrintsNamespaceAndContentEvents) {
   // ctr subscribes asynchronously: act until the subscriber has seen an action (bounded).
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   int i = 0;
-  while (output().find("/namespaces/create") == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+  while (output().find("/namespaces/create") == std::string::npos &&
+         std::chrono::steady_clock::now() < deadline) {
     ASSERT_EQ(d.ctr({"ns", "create", "probe" + std::to_string(i++)}).exit_code, 0);
   }
   ASSERT_THAT(output(), HasSubstr("/namespaces/create"));

@@ -130,7 +130,8 @@ errdefs::Status print_config(const config::LoadedConfig& cfg, const plugin::Regi
   }
   out->insert_or_assign("plugins", std::move(plugins));
   // Basic (double-quoted) strings, as containerd prints its config.
-  std::cout << toml::toml_formatter(*out, toml::toml_formatter::default_flags & ~toml::format_flags::allow_literal_strings)
+  std::cout << toml::toml_formatter(
+                   *out, toml::toml_formatter::default_flags & ~toml::format_flags::allow_literal_strings)
             << "\n";
   return errdefs::Status::Ok();
 }

@@ -107,27 +107,37 @@ class ReadReactor final : public grpc::ServerWriteReactor<api::ReadContentRespon
 };
 
 // One Write session: stat / write / commit requests, one response each.
-class WriteReactor final : public grpc::ServerBidiReactor<api::WriteContentRequest, api::WriteContentResponse> {
+class WriteReactor final
+    : public grpc::ServerBidiReactor<api::WriteContentRequest, api::WriteContentResponse> {
  public:
   WriteReactor(std::shared_ptr<store::Store> store) : store_(std::move(store)) { StartRead(&request_); }
 
   void OnReadDone(bool ok) override {
-    if (!ok) return Finish(grpc::Status::OK);  // the client closed its side
+    if (!ok) return finish(grpc::Status::OK);  // the client closed its side
     auto s = handle();
     if (!s.ok()) {
-      if (!errdefs::IsAlreadyExists(s)) log::debug("content write failed", {{"ref", ref_}, {"error", s.message()}});
-      return Finish(errdefs::to_grpc(s));
+      if (!errdefs::IsAlreadyExists(s))
+        log::debug("content write failed", {{"ref", ref_}, {"error", s.message()}});
+      return finish(errdefs::to_grpc(s));
     }
     StartWrite(&response_);
   }
   void OnWriteDone(bool ok) override {
-    if (!ok) return Finish(grpc::Status(grpc::StatusCode::CANCELLED, "client went away"));
-    if (committed_) return Finish(grpc::Status::OK);
+    if (!ok) return finish(grpc::Status(grpc::StatusCode::CANCELLED, "client went away"));
+    if (committed_) return finish(grpc::Status::OK);
     StartRead(&request_);
   }
   void OnDone() override { delete this; }
 
  private:
+  // The writer holds the ref's lock; it goes before the status is sent, not
+  // at OnDone, so a client that sees the call end (a failed commit, say) can
+  // at once Abort or reopen the ref, as with containerd.
+  void finish(const grpc::Status& status) {
+    writer_.reset();
+    Finish(status);
+  }
+
   errdefs::Status open() {
     ref_ = request_.ref();
     if (ref_.empty()) return errdefs::InvalidArgument("first message must have a reference");
@@ -165,8 +175,8 @@ class WriteReactor final : public grpc::ServerBidiReactor<api::WriteContentReque
       case api::WRITE:
       case api::COMMIT: {
         if (req.offset() > 0 && req.offset() != st.offset) {
-          return errdefs::OutOfRange("write @" + std::to_string(req.offset()) + " must occur at current offset " +
-                                     std::to_string(st.offset));
+          return errdefs::OutOfRange("write @" + std::to_string(req.offset()) +
+                                     " must occur at current offset " + std::to_string(st.offset));
         }
         int64_t offset = st.offset;
         if (req.offset() == 0 && st.offset > 0) {
@@ -180,7 +190,8 @@ class WriteReactor final : public grpc::ServerBidiReactor<api::WriteContentReque
         response_.set_offset(offset);
         response_.set_digest(writer_->digest());  // before commit, which ends the writer
         if (req.action() == api::COMMIT) {
-          CTRD_RETURN_IF_ERROR(writer_->commit(total_, expected_, {req.labels().begin(), req.labels().end()}));
+          CTRD_RETURN_IF_ERROR(
+              writer_->commit(total_, expected_, {req.labels().begin(), req.labels().end()}));
           committed_ = true;
         }
         return errdefs::Status::Ok();
@@ -285,7 +296,8 @@ class GrpcFrontEnd final : public api::Content::CallbackService, public server::
     });
   }
 
-  grpc::ServerUnaryReactor* ListStatuses(grpc::CallbackServerContext* ctx, const api::ListStatusesRequest* req,
+  grpc::ServerUnaryReactor* ListStatuses(grpc::CallbackServerContext* ctx,
+                                         const api::ListStatusesRequest* req,
                                          api::ListStatusesResponse* resp) override {
     return server::unary(ctx, [&]() -> errdefs::Status {
       CTRD_ASSIGN_OR_RETURN(auto store, store_for(ctx));
@@ -344,7 +356,8 @@ void register_plugin(plugin::Registry& registry) {
       .id = "content",
       .requirements = {std::string(plugin::type::kService)},
       .init = [](plugin::InitContext& ic) -> errdefs::StatusOr<plugin::Instance> {
-        CTRD_ASSIGN_OR_RETURN(auto svc, ic.get_by_id<LocalService>(plugin::type::kService, "content-service"));
+        CTRD_ASSIGN_OR_RETURN(auto svc,
+                              ic.get_by_id<LocalService>(plugin::type::kService, "content-service"));
         return plugin::Instance::of<GrpcFrontEnd, server::GrpcService>(std::make_shared<GrpcFrontEnd>(svc));
       },
   });

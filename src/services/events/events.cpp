@@ -21,7 +21,8 @@ using ctrd::events::Subscription;
 using google::protobuf::util::TimeUtil;
 
 void to_proto(const Envelope& e, api::Envelope* out) {
-  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(e.timestamp.time_since_epoch()).count();
+  const auto ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(e.timestamp.time_since_epoch()).count();
   *out->mutable_timestamp() = TimeUtil::NanosecondsToTimestamp(ns);
   out->set_namespace_(e.ns);
   out->set_topic(e.topic);
@@ -31,8 +32,8 @@ void to_proto(const Envelope& e, api::Envelope* out) {
 
 Envelope from_proto(const api::Envelope& e) {
   Envelope out;
-  out.timestamp = std::chrono::system_clock::time_point(
-      std::chrono::duration_cast<std::chrono::system_clock::duration>(
+  out.timestamp =
+      std::chrono::system_clock::time_point(std::chrono::duration_cast<std::chrono::system_clock::duration>(
           std::chrono::nanoseconds(TimeUtil::TimestampToNanoseconds(e.timestamp()))));
   out.ns = e.namespace_();
   out.topic = e.topic();

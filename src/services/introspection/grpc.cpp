@@ -30,7 +30,8 @@ void to_proto(const plugin::Plugin& p, api::Plugin* out) {
     auto* err = out->mutable_init_err();
     err->set_code(static_cast<int32_t>(errdefs::to_grpc_code(p.error().code())));
     // ctr shows a plugin as skipped when its error mentions "skip plugin".
-    err->set_message(errdefs::IsSkip(p.error()) ? p.error().message() + ": skip plugin" : p.error().message());
+    err->set_message(errdefs::IsSkip(p.error()) ? p.error().message() + ": skip plugin"
+                                                : p.error().message());
   }
 }
 
@@ -77,7 +78,8 @@ void register_plugin(plugin::Registry& registry) {
       .id = "introspection",
       .requirements = {std::string(plugin::type::kService)},
       .init = [](plugin::InitContext& ic) -> errdefs::StatusOr<plugin::Instance> {
-        CTRD_ASSIGN_OR_RETURN(auto svc, ic.get_by_id<Service>(plugin::type::kService, "introspection-service"));
+        CTRD_ASSIGN_OR_RETURN(auto svc,
+                              ic.get_by_id<Service>(plugin::type::kService, "introspection-service"));
         return plugin::Instance::of<GrpcFrontEnd, server::GrpcService>(std::make_shared<GrpcFrontEnd>(svc));
       },
   });

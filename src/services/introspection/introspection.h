@@ -21,7 +21,8 @@ class Service {
 
   // Plugins matching any of `filters` (containerd's syntax; fields type, id),
   // in init order. A bad filter is InvalidArgument.
-  errdefs::StatusOr<std::vector<const plugin::Plugin*>> plugins(const std::vector<std::string>& filters) const;
+  errdefs::StatusOr<std::vector<const plugin::Plugin*>> plugins(
+      const std::vector<std::string>& filters) const;
   // The server's UUID, generated on first use and kept in <root>/uuid.
   errdefs::StatusOr<std::string> uuid();
 

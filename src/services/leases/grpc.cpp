@@ -66,7 +66,8 @@ class GrpcFrontEnd final : public api::Leases::CallbackService, public server::G
       return service_->delete_resource(ns, req->id(), from_proto(req->resource()));
     });
   }
-  grpc::ServerUnaryReactor* ListResources(grpc::CallbackServerContext* ctx, const api::ListResourcesRequest* req,
+  grpc::ServerUnaryReactor* ListResources(grpc::CallbackServerContext* ctx,
+                                          const api::ListResourcesRequest* req,
                                           api::ListResourcesResponse* resp) override {
     return server::unary(ctx, [&]() -> errdefs::Status {
       CTRD_ASSIGN_OR_RETURN(std::string ns, server::namespace_of(*ctx));

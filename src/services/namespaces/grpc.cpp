@@ -1,6 +1,7 @@
 #include <github.com/containerd/containerd/api/services/namespaces/v1/namespace.grpc.pb.h>
 #include <grpcpp/server_builder.h>
 
+#include "server/grpc_context.h"
 #include "server/service.h"
 #include "server/unary.h"
 #include "services/namespaces/namespaces.h"
@@ -18,6 +19,13 @@ void to_proto(const metadata::Namespace& ns, api::Namespace* out) {
 
 metadata::Namespace from_proto(const api::Namespace& ns) {
   return {ns.name(), metadata::Labels(ns.labels().begin(), ns.labels().end())};
+}
+
+// The namespace the caller works in, if it sent a valid one; namespace calls
+// themselves do not need it, only their events do.
+std::string caller_namespace(const grpc::ServerContextBase& ctx) {
+  auto ns = server::namespace_of(ctx);
+  return ns.ok() ? *ns : std::string();
 }
 
 class GrpcFrontEnd final : public api::Namespaces::CallbackService, public server::GrpcService {
@@ -43,7 +51,7 @@ class GrpcFrontEnd final : public api::Namespaces::CallbackService, public serve
   grpc::ServerUnaryReactor* Create(grpc::CallbackServerContext* ctx, const api::CreateNamespaceRequest* req,
                                    api::CreateNamespaceResponse* resp) override {
     return server::unary(ctx, [&]() -> errdefs::Status {
-      CTRD_ASSIGN_OR_RETURN(auto ns, service_->create(from_proto(req->namespace_())));
+      CTRD_ASSIGN_OR_RETURN(auto ns, service_->create(from_proto(req->namespace_()), caller_namespace(*ctx)));
       to_proto(ns, resp->mutable_namespace_());
       return errdefs::Status::Ok();
     });
@@ -52,7 +60,8 @@ class GrpcFrontEnd final : public api::Namespaces::CallbackService, public serve
                                    api::UpdateNamespaceResponse* resp) override {
     return server::unary(ctx, [&]() -> errdefs::Status {
       std::vector<std::string> paths(req->update_mask().paths().begin(), req->update_mask().paths().end());
-      CTRD_ASSIGN_OR_RETURN(auto ns, service_->update(from_proto(req->namespace_()), paths));
+      CTRD_ASSIGN_OR_RETURN(auto ns,
+                            service_->update(from_proto(req->namespace_()), paths, caller_namespace(*ctx)));
       to_proto(ns, resp->mutable_namespace_());
       return errdefs::Status::Ok();
     });
@@ -85,7 +94,8 @@ void register_plugin(plugin::Registry& registry) {
       .id = "namespaces",
       .requirements = {std::string(plugin::type::kService)},
       .init = [](plugin::InitContext& ic) -> errdefs::StatusOr<plugin::Instance> {
-        CTRD_ASSIGN_OR_RETURN(auto svc, ic.get_by_id<LocalService>(plugin::type::kService, "namespaces-service"));
+        CTRD_ASSIGN_OR_RETURN(auto svc,
+                              ic.get_by_id<LocalService>(plugin::type::kService, "namespaces-service"));
         return plugin::Instance::of<GrpcFrontEnd, server::GrpcService>(std::make_shared<GrpcFrontEnd>(svc));
       },
   });

@@ -16,17 +16,27 @@ errdefs::StatusOr<metadata::Namespace> Service::get(const std::string& name) {
 
 errdefs::StatusOr<std::vector<metadata::Namespace>> Service::list() { return db_->namespaces().list(); }
 
-errdefs::StatusOr<metadata::Namespace> Service::create(const metadata::Namespace& ns) {
+namespace {
+
+std::string_view event_namespace(std::string_view caller_ns, const std::string& target) {
+  return caller_ns.empty() ? std::string_view(target) : caller_ns;
+}
+
+}  // namespace
+
+errdefs::StatusOr<metadata::Namespace> Service::create(const metadata::Namespace& ns,
+                                                       std::string_view caller_ns) {
   CTRD_RETURN_IF_ERROR(db_->namespaces().create(ns.name, ns.labels));
   containerd::events::NamespaceCreate ev;
   ev.set_name(ns.name);
   ev.mutable_labels()->insert(ns.labels.begin(), ns.labels.end());
-  (void)ctrd::events::publish(*events_, ns.name, "/namespaces/create", ev);
+  (void)ctrd::events::publish(*events_, event_namespace(caller_ns, ns.name), "/namespaces/create", ev);
   return ns;
 }
 
 errdefs::StatusOr<metadata::Namespace> Service::update(const metadata::Namespace& ns,
-                                                       const std::vector<std::string>& paths) {
+                                                       const std::vector<std::string>& paths,
+                                                       std::string_view caller_ns) {
   for (const auto& p : paths) {
     if (p.rfind("labels.", 0) != 0) {
       return errdefs::InvalidArgument("cannot update \"" + p + "\" field on namespace " + ns.name);
@@ -36,7 +46,7 @@ errdefs::StatusOr<metadata::Namespace> Service::update(const metadata::Namespace
   containerd::events::NamespaceUpdate ev;
   ev.set_name(ns.name);
   ev.mutable_labels()->insert(ns.labels.begin(), ns.labels.end());
-  (void)ctrd::events::publish(*events_, ns.name, "/namespaces/update", ev);
+  (void)ctrd::events::publish(*events_, event_namespace(caller_ns, ns.name), "/namespaces/update", ev);
   return metadata::Namespace{ns.name, std::move(labels)};
 }
 
@@ -45,6 +55,7 @@ errdefs::Status Service::remove(const std::string& name) {
   CTRD_RETURN_IF_ERROR(db_->namespaces().remove(name));
   containerd::events::NamespaceDelete ev;
   ev.set_name(name);
+  // Unlike create and update, containerd publishes a delete in the deleted namespace.
   (void)ctrd::events::publish(*events_, name, "/namespaces/delete", ev);
   return errdefs::Status::Ok();
 }

@@ -6,6 +6,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "events/exchange.h"
@@ -22,11 +23,17 @@ class Service {
   // As containerd: a namespace that does not exist has no labels (not an error).
   errdefs::StatusOr<metadata::Namespace> get(const std::string& name);
   errdefs::StatusOr<std::vector<metadata::Namespace>> list();
-  errdefs::StatusOr<metadata::Namespace> create(const metadata::Namespace& ns);
+  // create and update publish their event in the caller's namespace, as
+  // containerd does (subscribers filtering on `namespace==` see them there);
+  // with no caller namespace, in the namespace acted on instead of failing the
+  // call after the change was made.
+  errdefs::StatusOr<metadata::Namespace> create(const metadata::Namespace& ns,
+                                                std::string_view caller_ns = {});
   // Paths "labels.<key>" set (or, with no value, delete) that label; no paths
   // replace all labels; anything else is InvalidArgument.
   errdefs::StatusOr<metadata::Namespace> update(const metadata::Namespace& ns,
-                                                const std::vector<std::string>& paths);
+                                                const std::vector<std::string>& paths,
+                                                std::string_view caller_ns = {});
   errdefs::Status remove(const std::string& name);
 
  private:

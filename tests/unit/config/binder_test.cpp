@@ -78,7 +78,8 @@ TEST(Binder, WrongTypeNamesFullKeyPath) {
   auto r = decode_into(parse("[inner]\nuid = \"root\"\n"), "plugins.\"io.x.v1.y\"", s);
   ASSERT_FALSE(r.error.ok());
   EXPECT_EQ(r.error.code(), errdefs::Code::kInvalidArgument);
-  EXPECT_NE(r.error.message().find("plugins.\"io.x.v1.y\".inner.uid"), std::string::npos) << r.error.message();
+  EXPECT_NE(r.error.message().find("plugins.\"io.x.v1.y\".inner.uid"), std::string::npos)
+      << r.error.message();
   EXPECT_NE(r.error.message().find("expected integer"), std::string::npos);
 }
 
@@ -137,7 +138,10 @@ TEST(Duration, FormatsLikeGo) {
   EXPECT_EQ(format_duration(1500ms), "1.5s");
   EXPECT_EQ(format_duration(2h), "2h0m0s");
   EXPECT_EQ(format_duration(100ms), "100ms");
-  for (std::chrono::nanoseconds d : {std::chrono::nanoseconds(1ns), std::chrono::nanoseconds(999us), std::chrono::nanoseconds(3s), std::chrono::nanoseconds(4h + 5s), std::chrono::nanoseconds(1234567ns)}) EXPECT_EQ(*parse_duration(format_duration(d)), d);
+  for (std::chrono::nanoseconds d :
+       {std::chrono::nanoseconds(1ns), std::chrono::nanoseconds(999us), std::chrono::nanoseconds(3s),
+        std::chrono::nanoseconds(4h + 5s), std::chrono::nanoseconds(1234567ns)})
+    EXPECT_EQ(*parse_duration(format_duration(d)), d);
 }
 
 }  // namespace

@@ -23,7 +23,8 @@ TEST(Exchange, PublishReachesMatchingSubscribersOnly) {
   auto ns_a = ex.subscribe({"namespace==a"});
   auto topic = ex.subscribe({"topic~=\"^/namespaces/\""});
   ASSERT_TRUE(all.ok() && ns_a.ok() && topic.ok());
-  ASSERT_TRUE(ex.publish("a", "/namespaces/create", "containerd.events.NamespaceCreate", namespace_create("a")).ok());
+  ASSERT_TRUE(
+      ex.publish("a", "/namespaces/create", "containerd.events.NamespaceCreate", namespace_create("a")).ok());
   ASSERT_TRUE(ex.publish("b", "/content/delete", "containerd.events.ContentDelete", "").ok());
   auto e = (*all)->pop();
   ASSERT_TRUE(e.has_value());
@@ -43,7 +44,8 @@ TEST(Exchange, FiltersOnEventFields) {
   auto by_label = ex.subscribe({"event.labels.team==infra"});
   ASSERT_TRUE(by_name.ok() && by_label.ok());
   const std::string type = "containerd.events.NamespaceCreate";
-  ASSERT_TRUE(ex.publish("x", "/namespaces/create", type, namespace_create("other", {{"team", "infra"}})).ok());
+  ASSERT_TRUE(
+      ex.publish("x", "/namespaces/create", type, namespace_create("other", {{"team", "infra"}})).ok());
   ASSERT_TRUE(ex.publish("x", "/namespaces/create", type, namespace_create("wanted")).ok());
   auto e = (*by_name)->pop();
   ASSERT_TRUE(e.has_value());

@@ -243,14 +243,15 @@ TEST(InitContext, PathsConfigAndLookups) {
   Registration meta = reg(std::string(type::kMetadata), "db");
 
   auto set = std::make_shared<Set>();
-  ASSERT_TRUE(set->add(std::make_shared<Plugin>(failing, Meta{}, Instance(), errdefs::Internal("no fs"))).ok());
+  ASSERT_TRUE(
+      set->add(std::make_shared<Plugin>(failing, Meta{}, Instance(), errdefs::Internal("no fs"))).ok());
   auto local = std::make_shared<LocalStore>();
   ASSERT_TRUE(set->add(std::make_shared<Plugin>(content, Meta{}, Instance::of<LocalStore, Store>(local),
                                                 errdefs::Status::Ok()))
                   .ok());
-  ASSERT_TRUE(set->add(std::make_shared<Plugin>(other, Meta{}, Instance::of<LocalStore, Store>(
-                                                                   std::make_shared<LocalStore>()),
-                                                errdefs::Status::Ok()))
+  ASSERT_TRUE(set->add(std::make_shared<Plugin>(
+                           other, Meta{}, Instance::of<LocalStore, Store>(std::make_shared<LocalStore>()),
+                           errdefs::Status::Ok()))
                   .ok());
 
   auto cfg = std::shared_ptr<ConfigHolder>(typed_config<CfgA>(CfgA{"/custom"})());

@@ -1,0 +1,395 @@
+// Content ingest throughput and daemon CPU, ctrd against containerd, side by side.
+//
+// Each round starts ctrd then containerd (A B A B ...), each on a fresh
+// temporary root (so every round writes a new blob), and writes one blob over
+// the content service's Write stream the way `ctr content ingest` does: STAT
+// with ref, total and expected digest, then 1 MiB WRITEs each waiting for its
+// response (ctr's proxy writer is synchronous per message), then COMMIT.
+// Measures the wall-clock throughput from the STAT to the commit's response and
+// the CPU time the daemon spent on the ingest. Prints medians and ratios. Usage:
+//   bench_content_write [--rounds N] [--size-mib MIB] [--only ctrd|containerd]
+//                       [--ctrd PATH] [--containerd PATH]
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <github.com/containerd/containerd/api/services/content/v1/content.grpc.pb.h>
+#include <github.com/containerd/containerd/api/services/version/v1/version.grpc.pb.h>
+#include <grpcpp/grpcpp.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+extern char** environ;
+
+namespace {
+
+namespace fs = std::filesystem;
+namespace api = containerd::services::content::v1;
+using Clock = std::chrono::steady_clock;
+
+constexpr size_t kChunk = size_t{1} << 20;  // what ctr's copy buffer hands the writer
+constexpr int kMaxMessage = 32 << 20;       // well above one chunk plus framing
+constexpr std::string_view kNamespace = "bench";
+
+// The daemon being measured, so an interrupt does not leave it running.
+std::atomic<pid_t> g_daemon{-1};
+static_assert(std::atomic<pid_t>::is_always_lock_free, "read from a signal handler");
+
+void on_signal(int sig) {
+  pid_t pid = g_daemon.load();
+  if (pid > 0) ::kill(pid, SIGTERM);
+  ::_exit(128 + sig);
+}
+
+struct Target {
+  std::string name;
+  std::vector<std::string> (*argv)(const std::string& bin, const fs::path& dir);
+  std::string bin;
+  std::string extra_config;
+};
+
+std::vector<std::string> ctrd_argv(const std::string& bin, const fs::path& dir) {
+  return {bin,
+          "--root",
+          (dir / "root").string(),
+          "--state",
+          (dir / "state").string(),
+          "--address",
+          (dir / "s.sock").string(),
+          "--log-level",
+          "warn"};
+}
+
+std::vector<std::string> containerd_argv(const std::string& bin, const fs::path& dir) {
+  return {bin, "--config", (dir / "config.toml").string(), "--log-level", "warn"};
+}
+
+// utime + stime of the whole process, in seconds.
+std::optional<double> cpu_seconds(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(in, line)) return std::nullopt;
+  // The command name may hold spaces and parentheses; fields resume after the last ')'.
+  auto close = line.rfind(')');
+  if (close == std::string::npos) return std::nullopt;
+  std::istringstream fields(line.substr(close + 2));
+  std::string skip;
+  for (int field = 3; field < 14; ++field) fields >> skip;  // state .. cmajflt
+  long long utime = 0, stime = 0;
+  if (!(fields >> utime >> stime)) return std::nullopt;
+  return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+// A daemon on its own temporary root; stopped and its root removed when this
+// goes away, however the measurement ended.
+class Daemon {
+ public:
+  explicit Daemon(const Target& t) {
+    std::string tmpl =
+        (fs::path(std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp") / "ctrd-bench-XXXXXX");
+    if (::mkdtemp(tmpl.data()) == nullptr) {
+      error_ = "mkdtemp " + tmpl + ": " + std::strerror(errno);
+      return;
+    }
+    dir_ = tmpl;
+    // Top-level keys (extra_config) must precede the first table, or TOML files them under it.
+    std::ofstream(dir_ / "config.toml")
+        << "version = 2\nroot = \"" << (dir_ / "root").string() << "\"\nstate = \""
+        << (dir_ / "state").string() << "\"\n"
+        << t.extra_config << "[grpc]\naddress = \"" << (dir_ / "s.sock").string() << "\"\n";
+    auto argv = t.argv(t.bin, dir_);
+    std::vector<char*> args;
+    for (auto& a : argv) args.push_back(a.data());
+    args.push_back(nullptr);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, (dir_ / "log").c_str(), O_WRONLY | O_CREAT, 0644);
+    posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    pid_t pid = -1;
+    const int rc = posix_spawn(&pid, args[0], &fa, nullptr, args.data(), environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc != 0) {
+      error_ = "cannot start " + t.bin + ": " + std::strerror(rc);
+      return;
+    }
+    pid_ = pid;
+    g_daemon.store(pid_);
+  }
+
+  ~Daemon() {
+    if (pid_ > 0) stop();
+    if (!dir_.empty()) {
+      std::error_code ec;
+      fs::remove_all(dir_, ec);
+    }
+  }
+
+  Daemon(const Daemon&) = delete;
+  Daemon& operator=(const Daemon&) = delete;
+
+  pid_t pid() const { return pid_; }
+  const std::string& error() const { return error_; }
+  std::string address() const { return "unix:" + (dir_ / "s.sock").string(); }
+
+  // Polls Version until the daemon answers; false after 60 s.
+  bool wait_ready() {
+    auto channel = grpc::CreateChannel(address(), grpc::InsecureChannelCredentials());
+    auto stub = containerd::services::version::v1::Version::NewStub(channel);
+    const auto deadline = Clock::now() + std::chrono::seconds(60);
+    while (Clock::now() < deadline) {
+      grpc::ClientContext ctx;
+      ctx.set_wait_for_ready(true);
+      ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(200));
+      containerd::services::version::v1::VersionResponse resp;
+      if (stub->Version(&ctx, google::protobuf::Empty(), &resp).ok()) return true;
+      int status = 0;
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;  // already reaped; nothing left to stop
+        g_daemon.store(-1);
+        error_ = "exited during start-up, see its log";
+        return false;
+      }
+    }
+    error_ = "did not answer Version within 60s";
+    return false;
+  }
+
+ private:
+  void stop() {
+    ::kill(pid_, SIGTERM);
+    bool exited = false;
+    if (int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0)); fd >= 0) {
+      pollfd p{fd, POLLIN, 0};
+      exited = ::poll(&p, 1, 20000) > 0;
+      ::close(fd);
+    } else {
+      const auto deadline = Clock::now() + std::chrono::seconds(20);
+      while (!exited && Clock::now() < deadline) {
+        exited = ::waitpid(pid_, nullptr, WNOHANG) == pid_;
+        if (!exited) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+    }
+    if (!exited) ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);  // ECHILD if the loop above reaped it already
+    pid_ = -1;
+    g_daemon.store(-1);
+  }
+
+  fs::path dir_;
+  pid_t pid_ = -1;
+  std::string error_;
+};
+
+struct Blob {
+  std::string data;
+  std::string digest;  // "sha256:<hex>"
+};
+
+// Deterministic and incompressible enough that no layer can shortcut it.
+Blob make_blob(size_t size) {
+  Blob b;
+  b.data.resize(size);
+  uint64_t state = 0x6a09e667f3bcc908ULL;
+  for (size_t i = 0; i < size; i += sizeof(uint64_t)) {
+    // splitmix64
+    uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    z ^= z >> 31;
+    std::memcpy(b.data.data() + i, &z, std::min(sizeof z, size - i));
+  }
+  unsigned char sum[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (EVP_Digest(b.data.data(), b.data.size(), sum, &len, EVP_sha256(), nullptr) != 1) std::abort();
+  static constexpr char kHex[] = "0123456789abcdef";
+  b.digest = "sha256:";
+  for (unsigned int i = 0; i < len; ++i) {
+    b.digest += kHex[sum[i] >> 4];
+    b.digest += kHex[sum[i] & 0xf];
+  }
+  return b;
+}
+
+struct Sample {
+  double mib_per_s = 0;
+  double cpu_s = 0;
+  double wall_s = 0;
+};
+
+// Errors come back as a message; the Daemon's destructor stops it either way.
+std::optional<Sample> ingest(Daemon& d, const Blob& blob, const std::string& ref, std::string* error) {
+  grpc::ChannelArguments args;
+  args.SetMaxSendMessageSize(kMaxMessage);
+  args.SetMaxReceiveMessageSize(kMaxMessage);
+  auto channel = grpc::CreateCustomChannel(d.address(), grpc::InsecureChannelCredentials(), args);
+  auto stub = api::Content::NewStub(channel);
+  const int64_t size = static_cast<int64_t>(blob.data.size());
+
+  grpc::ClientContext ctx;
+  // Generous even for the slowest daemon; it only keeps a wedged stream from hanging the run.
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::minutes(10));
+  ctx.AddMetadata("containerd-namespace", std::string(kNamespace));
+  auto stream = stub->Write(&ctx);
+  api::WriteContentRequest req;
+  api::WriteContentResponse resp;
+  // Cancelled first: Finish would otherwise wait for a server that may never end the stream.
+  auto fail = [&](const std::string& what) -> std::optional<Sample> {
+    ctx.TryCancel();
+    grpc::Status st = stream->Finish();
+    *error = what + (st.ok() ? "" : " (" + std::to_string(st.error_code()) + ": " + st.error_message() + ")");
+    return std::nullopt;
+  };
+
+  auto cpu_before = cpu_seconds(d.pid());
+  if (!cpu_before) return fail("cannot read /proc/<pid>/stat");
+  const auto start = Clock::now();
+
+  req.set_action(api::STAT);
+  req.set_ref(ref);
+  req.set_total(size);
+  req.set_expected(blob.digest);
+  if (!stream->Write(req) || !stream->Read(&resp)) return fail("stat");
+  if (resp.offset() != 0) return fail("stat: fresh ref at offset " + std::to_string(resp.offset()));
+
+  req.Clear();
+  req.set_action(api::WRITE);
+  int64_t offset = 0;
+  while (offset < size) {
+    const size_t n = static_cast<size_t>(std::min<int64_t>(size - offset, kChunk));
+    req.set_offset(offset);
+    req.mutable_data()->assign(blob.data.data() + offset, n);
+    if (!stream->Write(req) || !stream->Read(&resp)) return fail("write @" + std::to_string(offset));
+    offset += static_cast<int64_t>(n);
+    if (resp.offset() != offset) {
+      return fail("write: daemon at offset " + std::to_string(resp.offset()) + ", sent " +
+                  std::to_string(offset));
+    }
+  }
+
+  req.Clear();
+  req.set_action(api::COMMIT);
+  req.set_total(size);
+  req.set_offset(size);
+  req.set_expected(blob.digest);
+  if (!stream->Write(req) || !stream->Read(&resp)) return fail("commit");
+  const auto end = Clock::now();
+  if (resp.action() != api::COMMIT || resp.offset() != size) return fail("commit: unexpected response");
+  if (!resp.digest().empty() && resp.digest() != blob.digest) return fail("commit: digest " + resp.digest());
+
+  stream->WritesDone();
+  if (grpc::Status st = stream->Finish(); !st.ok()) {
+    *error = "finish: " + st.error_message();
+    return std::nullopt;
+  }
+  auto cpu_after = cpu_seconds(d.pid());
+  if (!cpu_after) {
+    *error = "cannot read /proc/<pid>/stat";
+    return std::nullopt;
+  }
+
+  Sample s;
+  s.wall_s = std::chrono::duration<double>(end - start).count();
+  s.mib_per_s = static_cast<double>(size) / (1 << 20) / s.wall_s;
+  s.cpu_s = *cpu_after - *cpu_before;
+  return s;
+}
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  size_t n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int rounds = 3;
+  size_t size_mib = 512;
+  std::string only;
+  std::string ctrd = CTRD_BINARY_PATH;
+  std::string containerd = "/usr/bin/containerd";
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string k = argv[i];
+    if (k == "--rounds")
+      rounds = std::stoi(argv[i + 1]);
+    else if (k == "--size-mib")
+      size_mib = std::stoul(argv[i + 1]);
+    else if (k == "--only")
+      only = argv[i + 1];
+    else if (k == "--ctrd")
+      ctrd = argv[i + 1];
+    else if (k == "--containerd")
+      containerd = argv[i + 1];
+  }
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;
+  ::sigaction(SIGINT, &sa, nullptr);
+  ::sigaction(SIGTERM, &sa, nullptr);
+  ::sigaction(SIGHUP, &sa, nullptr);
+
+  std::vector<Target> targets;
+  if (only.empty() || only == "ctrd") targets.push_back({"ctrd", ctrd_argv, ctrd, ""});
+  if (only.empty() || only == "containerd") {
+    targets.push_back(
+        {"containerd", containerd_argv, containerd, "disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n"});
+  }
+  if (targets.empty()) {
+    std::cerr << "--only takes ctrd or containerd\n";
+    return 2;
+  }
+
+  const Blob blob = make_blob(size_mib << 20);
+  std::vector<std::vector<double>> rate(targets.size()), cpu(targets.size());
+  for (int r = 0; r < rounds; ++r) {
+    for (size_t t = 0; t < targets.size(); ++t) {
+      Daemon d(targets[t]);
+      std::string error = d.error();
+      std::optional<Sample> s;
+      if (error.empty() && d.wait_ready()) {
+        s = ingest(d, blob, "bench-" + std::to_string(r), &error);
+      } else if (error.empty()) {
+        error = d.error();
+      }
+      if (!s) {
+        std::cerr << targets[t].name << ": " << error << "\n";
+        return 1;
+      }
+      std::fprintf(stderr, "round %d %-12s %8.1f MiB/s %7.2f s wall %7.2f s CPU\n", r + 1,
+                   targets[t].name.c_str(), s->mib_per_s, s->wall_s, s->cpu_s);
+      rate[t].push_back(s->mib_per_s);
+      cpu[t].push_back(s->cpu_s);
+    }
+  }
+  std::printf("%-20s %14s %14s   (medians of %d ingests of %zu MiB in 1 MiB writes, A B A B order)\n",
+              "daemon", "write (MiB/s)", "daemon CPU (s)", rounds, size_mib);
+  for (size_t t = 0; t < targets.size(); ++t) {
+    std::printf("%-20s %14.1f %14.2f\n", targets[t].name.c_str(), median(rate[t]), median(cpu[t]));
+  }
+  for (size_t t = 1; t < targets.size(); ++t) {
+    std::printf("ctrd / %-13s throughput %.3f  CPU %.3f\n", targets[t].name.c_str(),
+                median(rate[0]) / median(rate[t]), median(cpu[0]) / median(cpu[t]));
+  }
+  return 0;
+}
