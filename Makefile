@@ -23,7 +23,6 @@ run: build
 	exec $(BUILD)/src/cmd/ctrd/ctrd $(CTRD_ARGS)
 
 test: build
-	@python3 ../shared/testdata/mkimage.py --help >/dev/null 2>&1 || true
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS) --timeout 600
 
 unit: build

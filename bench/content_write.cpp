@@ -85,8 +85,13 @@ std::vector<std::string> containerd_argv(const std::string& bin, const fs::path&
   return {bin, "--config", (dir / "config.toml").string(), "--log-level", "warn"};
 }
 
-// utime + stime of the whole process, in seconds.
-std::optional<double> cpu_seconds(pid_t pid) {
+struct Cpu {
+  double user = 0;  // utime: the daemon's own code (hashing, gRPC, GC)
+  double sys = 0;   // stime: kernel work on its behalf (socket reads, page-cache writes)
+};
+
+// utime and stime of the whole process, in seconds.
+std::optional<Cpu> cpu_seconds(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
   std::string line;
   if (!std::getline(in, line)) return std::nullopt;
@@ -98,7 +103,8 @@ std::optional<double> cpu_seconds(pid_t pid) {
   for (int field = 3; field < 14; ++field) fields >> skip;  // state .. cmajflt
   long long utime = 0, stime = 0;
   if (!(fields >> utime >> stime)) return std::nullopt;
-  return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+  const auto tck = static_cast<double>(::sysconf(_SC_CLK_TCK));
+  return Cpu{static_cast<double>(utime) / tck, static_cast<double>(stime) / tck};
 }
 
 // A daemon on its own temporary root; stopped and its root removed when this
@@ -234,7 +240,10 @@ Blob make_blob(size_t size) {
 struct Sample {
   double mib_per_s = 0;
   double cpu_s = 0;
+  double user_s = 0;
+  double sys_s = 0;
   double wall_s = 0;
+  double commit_ms = 0;  // the COMMIT round trip alone: the daemon's fsync and rename
 };
 
 // Errors come back as a message; the Daemon's destructor stops it either way.
@@ -289,6 +298,7 @@ std::optional<Sample> ingest(Daemon& d, const Blob& blob, const std::string& ref
 
   req.Clear();
   req.set_action(api::COMMIT);
+  const auto commit_start = Clock::now();
   req.set_total(size);
   req.set_offset(size);
   req.set_expected(blob.digest);
@@ -298,6 +308,10 @@ std::optional<Sample> ingest(Daemon& d, const Blob& blob, const std::string& ref
   if (!resp.digest().empty() && resp.digest() != blob.digest) return fail("commit: digest " + resp.digest());
 
   stream->WritesDone();
+  // containerd sends the commit response a second time as the stream ends;
+  // Finish waits for unread messages, so drain them.
+  while (stream->Read(&resp)) {
+  }
   if (grpc::Status st = stream->Finish(); !st.ok()) {
     *error = "finish: " + st.error_message();
     return std::nullopt;
@@ -310,8 +324,11 @@ std::optional<Sample> ingest(Daemon& d, const Blob& blob, const std::string& ref
 
   Sample s;
   s.wall_s = std::chrono::duration<double>(end - start).count();
+  s.commit_ms = std::chrono::duration<double, std::milli>(end - commit_start).count();
   s.mib_per_s = static_cast<double>(size) / (1 << 20) / s.wall_s;
-  s.cpu_s = *cpu_after - *cpu_before;
+  s.user_s = cpu_after->user - cpu_before->user;
+  s.sys_s = cpu_after->sys - cpu_before->sys;
+  s.cpu_s = s.user_s + s.sys_s;
   return s;
 }
 
@@ -361,7 +378,8 @@ int main(int argc, char** argv) {
   }
 
   const Blob blob = make_blob(size_mib << 20);
-  std::vector<std::vector<double>> rate(targets.size()), cpu(targets.size());
+  std::vector<std::vector<double>> rate(targets.size()), cpu(targets.size()), user(targets.size()),
+      sys(targets.size());
   for (int r = 0; r < rounds; ++r) {
     for (size_t t = 0; t < targets.size(); ++t) {
       Daemon d(targets[t]);
@@ -376,20 +394,27 @@ int main(int argc, char** argv) {
         std::cerr << targets[t].name << ": " << error << "\n";
         return 1;
       }
-      std::fprintf(stderr, "round %d %-12s %8.1f MiB/s %7.2f s wall %7.2f s CPU\n", r + 1,
-                   targets[t].name.c_str(), s->mib_per_s, s->wall_s, s->cpu_s);
+      std::fprintf(
+          stderr,
+          "round %d %-12s %8.1f MiB/s %6.2f s wall (commit %4.0f ms) %6.2f s CPU (user %.2f, sys %.2f)\n",
+          r + 1, targets[t].name.c_str(), s->mib_per_s, s->wall_s, s->commit_ms, s->cpu_s, s->user_s,
+          s->sys_s);
       rate[t].push_back(s->mib_per_s);
       cpu[t].push_back(s->cpu_s);
+      user[t].push_back(s->user_s);
+      sys[t].push_back(s->sys_s);
     }
   }
-  std::printf("%-20s %14s %14s   (medians of %d ingests of %zu MiB in 1 MiB writes, A B A B order)\n",
-              "daemon", "write (MiB/s)", "daemon CPU (s)", rounds, size_mib);
+  std::printf("%-20s %14s %14s %9s %9s   (medians of %d ingests of %zu MiB in 1 MiB writes, A B A B order)\n",
+              "daemon", "write (MiB/s)", "daemon CPU (s)", "user (s)", "sys (s)", rounds, size_mib);
   for (size_t t = 0; t < targets.size(); ++t) {
-    std::printf("%-20s %14.1f %14.2f\n", targets[t].name.c_str(), median(rate[t]), median(cpu[t]));
+    std::printf("%-20s %14.1f %14.2f %9.2f %9.2f\n", targets[t].name.c_str(), median(rate[t]), median(cpu[t]),
+                median(user[t]), median(sys[t]));
   }
   for (size_t t = 1; t < targets.size(); ++t) {
-    std::printf("ctrd / %-13s throughput %.3f  CPU %.3f\n", targets[t].name.c_str(),
-                median(rate[0]) / median(rate[t]), median(cpu[0]) / median(cpu[t]));
+    std::printf("ctrd / %-13s throughput %.3f  CPU %.3f  (user %.3f, sys %.3f)\n", targets[t].name.c_str(),
+                median(rate[0]) / median(rate[t]), median(cpu[0]) / median(cpu[t]),
+                median(user[0]) / median(user[t]), median(sys[0]) / median(sys[t]));
   }
   return 0;
 }

@@ -11,7 +11,6 @@ namespace ctrd::config {
 namespace {
 
 using errdefs::InvalidArgument;
-using errdefs::Status;
 
 // Merges `from` onto `into`: tables merge key by key, anything else replaces,
 // and each plugin's section is replaced whole (as containerd merges imports).

@@ -124,6 +124,7 @@ class [[nodiscard]] StatusOr {
 
 #define CTRD_CONCAT_INNER_(a, b) a##b
 #define CTRD_CONCAT_(a, b) CTRD_CONCAT_INNER_(a, b)
+// NOLINTBEGIN(bugprone-macro-parentheses): `lhs` may be a declaration.
 #define CTRD_ASSIGN_OR_RETURN_IMPL_(tmp, lhs, expr) \
   auto tmp = (expr);                                \
   if (!tmp.ok()) return tmp.status();               \
@@ -131,3 +132,4 @@ class [[nodiscard]] StatusOr {
 // `CTRD_ASSIGN_OR_RETURN(auto x, f());`
 #define CTRD_ASSIGN_OR_RETURN(lhs, expr) \
   CTRD_ASSIGN_OR_RETURN_IMPL_(CTRD_CONCAT_(ctrd_statusor_, __LINE__), lhs, expr)
+// NOLINTEND(bugprone-macro-parentheses)

@@ -93,10 +93,10 @@ Status Exchange::publish(std::string_view ns, std::string_view topic, std::strin
                          std::string value) {
   Envelope e{std::chrono::system_clock::now(), std::string(ns), std::string(topic), std::move(type_url),
              std::move(value)};
-  return forward(std::move(e));
+  return forward(e);
 }
 
-Status Exchange::forward(Envelope envelope) {
+Status Exchange::forward(const Envelope& envelope) {
   if (auto s = identifiers::validate(envelope.ns); !s.ok())
     return s.with_context("event envelope has invalid namespace");
   CTRD_RETURN_IF_ERROR(validate_topic(envelope.topic));

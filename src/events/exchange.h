@@ -68,7 +68,7 @@ class Exchange {
   errdefs::Status publish(std::string_view ns, std::string_view topic, std::string type_url,
                           std::string value);
   // Delivers an envelope made elsewhere (e.g. a shim), keeping its timestamp.
-  errdefs::Status forward(Envelope envelope);
+  errdefs::Status forward(const Envelope& envelope);
 
   // Filters are containerd's (fields: namespace, topic, event.<field path>).
   errdefs::StatusOr<std::shared_ptr<Subscription>> subscribe(const std::vector<std::string>& filters,

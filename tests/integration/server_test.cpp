@@ -58,7 +58,12 @@ TEST(Server, PluginsLsListsEveryPluginWithStatus) {
   EXPECT_THAT(r.out, HasSubstr("PLATFORMS"));
   EXPECT_THAT(r.out, HasSubstr("STATUS"));
   for (const char* line :
-       {"io.containerd.service.v1\\s+introspection-service\\s+-\\s+ok",
+       {"io.containerd.event.v1\\s+exchange\\s+-\\s+ok", "io.containerd.content.v1\\s+content\\s+-\\s+ok",
+        "io.containerd.metadata.v1\\s+lmdb\\s+-\\s+ok",
+        "io.containerd.service.v1\\s+content-service\\s+-\\s+ok",
+        "io.containerd.grpc.v1\\s+namespaces\\s+-\\s+ok", "io.containerd.grpc.v1\\s+leases\\s+-\\s+ok",
+        "io.containerd.grpc.v1\\s+events\\s+-\\s+ok", "io.containerd.grpc.v1\\s+content\\s+-\\s+ok",
+        "io.containerd.service.v1\\s+introspection-service\\s+-\\s+ok",
         "io.containerd.grpc.v1\\s+introspection\\s+-\\s+ok", "io.containerd.grpc.v1\\s+version\\s+-\\s+ok",
         "io.containerd.grpc.v1\\s+healthcheck\\s+-\\s+ok"}) {
     EXPECT_TRUE(std::regex_search(r.out, std::regex(line))) << line << "\n" << r.out;

@@ -1,6 +1,7 @@
 #include "cmd/ctrd/builtins.h"
 
 #include "content/local/plugin.h"
+#include "events/plugin.h"
 #include "metadata/plugin.h"
 #include "services/content/content.h"
 #include "services/events/events.h"
@@ -14,6 +15,7 @@ namespace ctrd::cmd {
 
 void register_builtins(plugin::Registry& registry) {
   // Base plugins.
+  events::register_plugin(registry);
   content::local::register_plugin(registry);
   metadata::register_plugin(registry);
   // Services and their gRPC front ends.

@@ -177,7 +177,7 @@ std::optional<Clock::time_point> parse_timestamp(std::string_view text) {
     if (!off_hours || !take_char(text, ':')) return std::nullopt;
     auto off_minutes = take_number(text, 2);
     if (!off_minutes) return std::nullopt;
-    offset_seconds = sign * (*off_hours * 3600 + *off_minutes * 60);
+    offset_seconds = sign * (int64_t{*off_hours} * 3600 + int64_t{*off_minutes} * 60);
   }
   if (!text.empty()) return std::nullopt;
 

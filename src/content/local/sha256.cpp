@@ -51,8 +51,8 @@ std::string Sha256::hex() const {
   static constexpr char kHexDigits[] = "0123456789abcdef";
   std::string out(static_cast<size_t>(len) * 2, '\0');
   for (unsigned int i = 0; i < len; ++i) {
-    out[2 * i] = kHexDigits[sum[i] >> 4];
-    out[2 * i + 1] = kHexDigits[sum[i] & 0xf];
+    out[size_t{2} * i] = kHexDigits[sum[i] >> 4];
+    out[size_t{2} * i + 1] = kHexDigits[sum[i] & 0xf];
   }
   return out;
 }

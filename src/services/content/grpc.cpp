@@ -9,6 +9,7 @@
 #include "server/unary.h"
 #include "services/content/content.h"
 #include "services/proto_time.h"
+#include "services/registration.h"
 
 namespace ctrd::services::content {
 namespace {
@@ -342,25 +343,12 @@ class GrpcFrontEnd final : public api::Content::CallbackService, public server::
 }  // namespace
 
 void register_plugin(plugin::Registry& registry) {
-  registry.register_plugin({
-      .type = std::string(plugin::type::kService),
-      .id = "content-service",
-      .requirements = {std::string(plugin::type::kMetadata)},
-      .init = [](plugin::InitContext& ic) -> errdefs::StatusOr<plugin::Instance> {
-        CTRD_ASSIGN_OR_RETURN(auto db, ic.get<metadata::DB>(plugin::type::kMetadata));
-        return plugin::Instance::of(std::make_shared<LocalService>(db, ic.events()));
-      },
-  });
-  registry.register_plugin({
-      .type = std::string(plugin::type::kGRPC),
-      .id = "content",
-      .requirements = {std::string(plugin::type::kService)},
-      .init = [](plugin::InitContext& ic) -> errdefs::StatusOr<plugin::Instance> {
-        CTRD_ASSIGN_OR_RETURN(auto svc,
-                              ic.get_by_id<LocalService>(plugin::type::kService, "content-service"));
-        return plugin::Instance::of<GrpcFrontEnd, server::GrpcService>(std::make_shared<GrpcFrontEnd>(svc));
-      },
-  });
+  register_service<LocalService, metadata::DB>(registry, "content-service", plugin::type::kMetadata,
+                                               [](plugin::InitContext& ic, std::shared_ptr<metadata::DB> db) {
+                                                 return std::make_shared<LocalService>(std::move(db),
+                                                                                       ic.events());
+                                               });
+  register_grpc_front_end<GrpcFrontEnd, LocalService>(registry, "content", "content-service");
 }
 
 }  // namespace ctrd::services::content

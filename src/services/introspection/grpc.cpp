@@ -5,6 +5,7 @@
 #include "server/service.h"
 #include "server/unary.h"
 #include "services/introspection/introspection.h"
+#include "services/registration.h"
 
 namespace ctrd::services::introspection {
 namespace {
@@ -73,16 +74,7 @@ void register_plugin(plugin::Registry& registry) {
         return plugin::Instance::of(std::make_shared<Service>(ic.plugins(), ic.root()));
       },
   });
-  registry.register_plugin({
-      .type = std::string(plugin::type::kGRPC),
-      .id = "introspection",
-      .requirements = {std::string(plugin::type::kService)},
-      .init = [](plugin::InitContext& ic) -> errdefs::StatusOr<plugin::Instance> {
-        CTRD_ASSIGN_OR_RETURN(auto svc,
-                              ic.get_by_id<Service>(plugin::type::kService, "introspection-service"));
-        return plugin::Instance::of<GrpcFrontEnd, server::GrpcService>(std::make_shared<GrpcFrontEnd>(svc));
-      },
-  });
+  register_grpc_front_end<GrpcFrontEnd, LocalService>(registry, "introspection", "introspection-service");
 }
 
 }  // namespace ctrd::services::introspection

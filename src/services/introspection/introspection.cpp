@@ -49,8 +49,10 @@ errdefs::StatusOr<std::vector<const plugin::Plugin*>> Service::plugins(
     const std::vector<std::string>& filter_texts) const {
   auto filter = filters::parse_all(filter_texts);
   if (!filter.ok()) return errdefs::InvalidArgument(filter.status().message());
+  auto set = plugins_.lock();
+  if (!set) return errdefs::Unavailable("server is shutting down");
   std::vector<const plugin::Plugin*> out;
-  for (const auto& p : plugins_->ordered()) {
+  for (const auto& p : set->ordered()) {
     const auto& r = p->registration();
     auto adaptor = [&r](const std::vector<std::string>& path) -> std::optional<std::string> {
       if (path.empty()) return std::nullopt;

@@ -27,7 +27,8 @@ class Service {
   errdefs::StatusOr<std::string> uuid();
 
  private:
-  std::shared_ptr<const plugin::Set> plugins_;
+  // Weak: the set owns this service's own plugin, so a strong reference would be a cycle.
+  std::weak_ptr<const plugin::Set> plugins_;
   std::string root_;
   std::mutex mu_;
   std::string uuid_;

@@ -6,6 +6,7 @@
 #include "server/unary.h"
 #include "services/leases/leases.h"
 #include "services/proto_time.h"
+#include "services/registration.h"
 
 namespace ctrd::services::leases {
 namespace {
@@ -90,24 +91,11 @@ class GrpcFrontEnd final : public api::Leases::CallbackService, public server::G
 }  // namespace
 
 void register_plugin(plugin::Registry& registry) {
-  registry.register_plugin({
-      .type = std::string(plugin::type::kService),
-      .id = "leases-service",
-      .requirements = {std::string(plugin::type::kMetadata)},
-      .init = [](plugin::InitContext& ic) -> errdefs::StatusOr<plugin::Instance> {
-        CTRD_ASSIGN_OR_RETURN(auto db, ic.get<metadata::DB>(plugin::type::kMetadata));
-        return plugin::Instance::of(std::make_shared<LocalService>(db));
-      },
-  });
-  registry.register_plugin({
-      .type = std::string(plugin::type::kGRPC),
-      .id = "leases",
-      .requirements = {std::string(plugin::type::kService)},
-      .init = [](plugin::InitContext& ic) -> errdefs::StatusOr<plugin::Instance> {
-        CTRD_ASSIGN_OR_RETURN(auto svc, ic.get_by_id<LocalService>(plugin::type::kService, "leases-service"));
-        return plugin::Instance::of<GrpcFrontEnd, server::GrpcService>(std::make_shared<GrpcFrontEnd>(svc));
-      },
-  });
+  register_service<LocalService, metadata::DB>(registry, "leases-service", plugin::type::kMetadata,
+                                               [](plugin::InitContext&, std::shared_ptr<metadata::DB> db) {
+                                                 return std::make_shared<LocalService>(std::move(db));
+                                               });
+  register_grpc_front_end<GrpcFrontEnd, LocalService>(registry, "leases", "leases-service");
 }
 
 }  // namespace ctrd::services::leases

@@ -5,6 +5,7 @@
 #include "server/service.h"
 #include "server/unary.h"
 #include "services/namespaces/namespaces.h"
+#include "services/registration.h"
 
 namespace ctrd::services::namespaces {
 namespace {
@@ -80,25 +81,12 @@ class GrpcFrontEnd final : public api::Namespaces::CallbackService, public serve
 }  // namespace
 
 void register_plugin(plugin::Registry& registry) {
-  registry.register_plugin({
-      .type = std::string(plugin::type::kService),
-      .id = "namespaces-service",
-      .requirements = {std::string(plugin::type::kMetadata)},
-      .init = [](plugin::InitContext& ic) -> errdefs::StatusOr<plugin::Instance> {
-        CTRD_ASSIGN_OR_RETURN(auto db, ic.get<metadata::DB>(plugin::type::kMetadata));
-        return plugin::Instance::of(std::make_shared<LocalService>(db, ic.events()));
-      },
-  });
-  registry.register_plugin({
-      .type = std::string(plugin::type::kGRPC),
-      .id = "namespaces",
-      .requirements = {std::string(plugin::type::kService)},
-      .init = [](plugin::InitContext& ic) -> errdefs::StatusOr<plugin::Instance> {
-        CTRD_ASSIGN_OR_RETURN(auto svc,
-                              ic.get_by_id<LocalService>(plugin::type::kService, "namespaces-service"));
-        return plugin::Instance::of<GrpcFrontEnd, server::GrpcService>(std::make_shared<GrpcFrontEnd>(svc));
-      },
-  });
+  register_service<LocalService, metadata::DB>(registry, "namespaces-service", plugin::type::kMetadata,
+                                               [](plugin::InitContext& ic, std::shared_ptr<metadata::DB> db) {
+                                                 return std::make_shared<LocalService>(std::move(db),
+                                                                                       ic.events());
+                                               });
+  register_grpc_front_end<GrpcFrontEnd, LocalService>(registry, "namespaces", "namespaces-service");
 }
 
 }  // namespace ctrd::services::namespaces

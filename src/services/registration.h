@@ -1,0 +1,50 @@
+// services/registration.h: the two registrations every API in ctrd is made of —
+// a service plugin (io.containerd.service.v1.<x>-service) holding the semantics,
+// and its gRPC front end (io.containerd.grpc.v1.<x>) — written once.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "plugin/plugin.h"
+#include "server/service.h"
+
+namespace ctrd::services {
+
+// Registers io.containerd.service.v1.<service_id>, built by `make` from the
+// first initialized plugin of `requirement`.
+template <typename Service, typename Dependency>
+void register_service(
+    plugin::Registry& registry, std::string service_id, std::string_view requirement,
+    std::function<std::shared_ptr<Service>(plugin::InitContext&, std::shared_ptr<Dependency>)> make) {
+  registry.register_plugin({
+      .type = std::string(plugin::type::kService),
+      .id = std::move(service_id),
+      .requirements = {std::string(requirement)},
+      .init = [requirement = std::string(requirement),
+               make = std::move(make)](plugin::InitContext& ic) -> errdefs::StatusOr<plugin::Instance> {
+        CTRD_ASSIGN_OR_RETURN(auto dependency, ic.get<Dependency>(requirement));
+        return plugin::Instance::of(make(ic, std::move(dependency)));
+      },
+  });
+}
+
+// Registers io.containerd.grpc.v1.<id>: a FrontEnd (a server::GrpcService)
+// constructed from the service plugin <service_id>.
+template <typename FrontEnd, typename Service>
+void register_grpc_front_end(plugin::Registry& registry, std::string id, std::string service_id) {
+  registry.register_plugin({
+      .type = std::string(plugin::type::kGRPC),
+      .id = std::move(id),
+      .requirements = {std::string(plugin::type::kService)},
+      .init = [service_id =
+                   std::move(service_id)](plugin::InitContext& ic) -> errdefs::StatusOr<plugin::Instance> {
+        CTRD_ASSIGN_OR_RETURN(auto service, ic.get_by_id<Service>(plugin::type::kService, service_id));
+        return plugin::Instance::of<FrontEnd, server::GrpcService>(
+            std::make_shared<FrontEnd>(std::move(service)));
+      },
+  });
+}
+
+}  // namespace ctrd::services
