@@ -23,7 +23,6 @@
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -33,6 +32,7 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -51,16 +51,6 @@ using Clock = std::chrono::steady_clock;
 constexpr size_t kChunk = size_t{1} << 20;  // what ctr's copy buffer hands the writer
 constexpr int kMaxMessage = 32 << 20;       // well above one chunk plus framing
 constexpr std::string_view kNamespace = "bench";
-
-// The daemon being measured, so an interrupt does not leave it running.
-std::atomic<pid_t> g_daemon{-1};
-static_assert(std::atomic<pid_t>::is_always_lock_free, "read from a signal handler");
-
-void on_signal(int sig) {
-  pid_t pid = g_daemon.load();
-  if (pid > 0) ::kill(pid, SIGTERM);
-  ::_exit(128 + sig);
-}
 
 struct Target {
   std::string name;
@@ -107,11 +97,20 @@ std::optional<Cpu> cpu_seconds(pid_t pid) {
   return Cpu{static_cast<double>(utime) / tck, static_cast<double>(stime) / tck};
 }
 
+class Daemon;
+
+// The daemon being measured, for the thread that handles interrupts; the mutex
+// keeps it and the normal end of a round from both stopping it.
+std::mutex g_current_mu;
+Daemon* g_current = nullptr;
+
 // A daemon on its own temporary root; stopped and its root removed when this
 // goes away, however the measurement ended.
 class Daemon {
  public:
   explicit Daemon(const Target& t) {
+    std::lock_guard lock(g_current_mu);
+    g_current = this;
     std::string tmpl =
         (fs::path(std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp") / "ctrd-bench-XXXXXX");
     if (::mkdtemp(tmpl.data()) == nullptr) {
@@ -132,18 +131,35 @@ class Daemon {
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, 1, (dir_ / "log").c_str(), O_WRONLY | O_CREAT, 0644);
     posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    // The bench blocks its stop signals for sigwait; the daemon must not inherit that.
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    sigset_t none;
+    sigemptyset(&none);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
     pid_t pid = -1;
-    const int rc = posix_spawn(&pid, args[0], &fa, nullptr, args.data(), environ);
+    const int rc = posix_spawn(&pid, args[0], &fa, &attr, args.data(), environ);
+    posix_spawnattr_destroy(&attr);
     posix_spawn_file_actions_destroy(&fa);
     if (rc != 0) {
       error_ = "cannot start " + t.bin + ": " + std::strerror(rc);
       return;
     }
     pid_ = pid;
-    g_daemon.store(pid_);
   }
 
   ~Daemon() {
+    std::lock_guard lock(g_current_mu);
+    shutdown();
+    g_current = nullptr;
+  }
+
+  // Stops the daemon and removes its root, once. Call with g_current_mu held;
+  // leaves pid_ and dir_ alone, which the measuring thread may still be reading.
+  void shutdown() {
+    if (shut_down_) return;
+    shut_down_ = true;
     if (pid_ > 0) stop();
     if (!dir_.empty()) {
       std::error_code ec;
@@ -169,10 +185,10 @@ class Daemon {
       ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(200));
       containerd::services::version::v1::VersionResponse resp;
       if (stub->Version(&ctx, google::protobuf::Empty(), &resp).ok()) return true;
-      int status = 0;
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;  // already reaped; nothing left to stop
-        g_daemon.store(-1);
+      // WNOWAIT: left for stop() to reap, so pid_ stays ours until then.
+      siginfo_t info{};
+      if (::waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+          info.si_pid == pid_) {
         error_ = "exited during start-up, see its log";
         return false;
       }
@@ -198,13 +214,12 @@ class Daemon {
     }
     if (!exited) ::kill(pid_, SIGKILL);
     ::waitpid(pid_, nullptr, 0);  // ECHILD if the loop above reaped it already
-    pid_ = -1;
-    g_daemon.store(-1);
   }
 
   fs::path dir_;
   pid_t pid_ = -1;
   std::string error_;
+  bool shut_down_ = false;  // guarded by g_current_mu
 };
 
 struct Blob {
@@ -360,11 +375,19 @@ int main(int argc, char** argv) {
     else if (k == "--containerd")
       containerd = argv[i + 1];
   }
-  struct sigaction sa {};
-  sa.sa_handler = on_signal;
-  ::sigaction(SIGINT, &sa, nullptr);
-  ::sigaction(SIGTERM, &sa, nullptr);
-  ::sigaction(SIGHUP, &sa, nullptr);
+  // Blocked before any thread exists so every thread inherits it; one thread
+  // then takes the signal and stops the running daemon before exiting.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&stop_signals, sig);
+  ::pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  std::thread([stop_signals] {
+    int sig = 0;
+    if (::sigwait(&stop_signals, &sig) != 0) return;
+    std::lock_guard lock(g_current_mu);
+    if (g_current != nullptr) g_current->shutdown();
+    std::_Exit(128 + sig);
+  }).detach();
 
   std::vector<Target> targets;
   if (only.empty() || only == "ctrd") targets.push_back({"ctrd", ctrd_argv, ctrd, ""});

@@ -267,28 +267,91 @@ TEST(Server, HealthServiceReportsServing) {
   EXPECT_EQ(bytes, std::string("\x08\x01", 2)) << "status: SERVING";
 }
 
-TEST(Server, ServesOnTcpWhenConfigured) {
-  // Port chosen by binding 0 first: free at that moment on loopback.
+int free_loopback_port() {
+  // Bound to port 0 and released: free at that moment on loopback.
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
   socklen_t len = sizeof a;
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  const int port = ntohs(a.sin_port);
   ::close(fd);
-  const std::string tcp = "127.0.0.1:" + std::to_string(port);
-  Daemon d({.config = "version = 2\n[grpc]\ntcp_address = \"" + tcp + "\"\n"});
-  auto channel = grpc::CreateChannel(tcp, grpc::InsecureChannelCredentials());
+  return ntohs(a.sin_port);
+}
+
+grpc::Status version_over(const std::shared_ptr<grpc::Channel>& channel) {
   auto stub = containerd::services::version::v1::Version::NewStub(channel);
   grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
-  ctx.set_wait_for_ready(true);
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
   containerd::services::version::v1::VersionResponse resp;
-  auto s = stub->Version(&ctx, google::protobuf::Empty(), &resp);
-  ASSERT_TRUE(s.ok()) << s.error_message();
-  EXPECT_FALSE(resp.version().empty());
+  return stub->Version(&ctx, google::protobuf::Empty(), &resp);
+}
+
+std::string read_text(const std::filesystem::path& p) {
+  std::ifstream in(p);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+TEST(Server, ServesOnTcpWhenConfigured) {
+  const std::string tcp = "127.0.0.1:" + std::to_string(free_loopback_port());
+  Daemon d({.config = "version = 2\n[grpc]\ntcp_address = \"" + tcp + "\"\n"});
+  auto s = version_over(grpc::CreateChannel(tcp, grpc::InsecureChannelCredentials()));
+  EXPECT_TRUE(s.ok()) << s.error_message();
+}
+
+// A CA, a server certificate for 127.0.0.1 and a client certificate, made with openssl.
+struct Pki {
+  TempDir dir;
+  std::filesystem::path path(const char* name) const { return dir.path() / name; }
+  bool make() {
+    const std::string d = dir.path().string();
+    auto ok = [](const RunResult& r) { return r.exit_code == 0; };
+    auto req = [&](const std::string& name, const std::string& subject) {
+      return ok(run({"/usr/bin/openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout",
+                     d + "/" + name + ".key", "-out", d + "/" + name + ".csr", "-subj", subject})) &&
+             ok(run({"/usr/bin/openssl", "x509", "-req", "-in", d + "/" + name + ".csr", "-CA", d + "/ca.crt",
+                     "-CAkey", d + "/ca.key", "-CAcreateserial", "-days", "1", "-out",
+                     d + "/" + name + ".crt", "-extfile", d + "/" + name + ".ext"}));
+    };
+    std::ofstream(path("server.ext")) << "subjectAltName=IP:127.0.0.1,DNS:localhost\n";
+    std::ofstream(path("client.ext")) << "extendedKeyUsage=clientAuth\n";
+    return ok(run({"/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+                   d + "/ca.key", "-out", d + "/ca.crt", "-days", "1", "-subj", "/CN=ctrd-test-ca"})) &&
+           req("server", "/CN=127.0.0.1") && req("client", "/CN=client");
+  }
+};
+
+TEST(Server, TcpWithTlsAndMutualTls) {
+  if (!std::filesystem::exists("/usr/bin/openssl")) GTEST_SKIP() << "openssl not installed";
+  Pki pki;
+  ASSERT_TRUE(pki.make());
+  grpc::SslCredentialsOptions trust;
+  trust.pem_root_certs = read_text(pki.path("ca.crt"));
+  {
+    const std::string tcp = "127.0.0.1:" + std::to_string(free_loopback_port());
+    Daemon d({.config = "version = 2\n[grpc]\ntcp_address = \"" + tcp + "\"\ntcp_tls_cert = \"" +
+                        pki.path("server.crt").string() + "\"\ntcp_tls_key = \"" +
+                        pki.path("server.key").string() + "\"\n"});
+    auto s = version_over(grpc::CreateChannel(tcp, grpc::SslCredentials(trust)));
+    EXPECT_TRUE(s.ok()) << "TLS: " << s.error_message();
+    EXPECT_FALSE(version_over(grpc::CreateChannel(tcp, grpc::InsecureChannelCredentials())).ok())
+        << "plaintext must not be accepted on a TLS port";
+  }
+  {
+    const std::string tcp = "127.0.0.1:" + std::to_string(free_loopback_port());
+    Daemon d({.config = "version = 2\n[grpc]\ntcp_address = \"" + tcp + "\"\ntcp_tls_cert = \"" +
+                        pki.path("server.crt").string() + "\"\ntcp_tls_key = \"" +
+                        pki.path("server.key").string() + "\"\ntcp_tls_ca = \"" +
+                        pki.path("ca.crt").string() + "\"\n"});
+    EXPECT_FALSE(version_over(grpc::CreateChannel(tcp, grpc::SslCredentials(trust))).ok())
+        << "mutual TLS: a client without a certificate is refused";
+    grpc::SslCredentialsOptions with_cert = trust;
+    with_cert.pem_private_key = read_text(pki.path("client.key"));
+    with_cert.pem_cert_chain = read_text(pki.path("client.crt"));
+    auto s = version_over(grpc::CreateChannel(tcp, grpc::SslCredentials(with_cert)));
+    EXPECT_TRUE(s.ok()) << "mutual TLS with a client certificate: " << s.error_message();
+  }
 }
 
 TEST(Cli, ConfigDefaultPrintsServerAndPluginSections) {
