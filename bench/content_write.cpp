@@ -6,9 +6,16 @@
 // with ref, total and expected digest, then 1 MiB WRITEs each waiting for its
 // response (ctr's proxy writer is synchronous per message), then COMMIT.
 // Measures the wall-clock throughput from the STAT to the commit's response and
-// the CPU time the daemon spent on the ingest. Prints medians and ratios. Usage:
-//   bench_content_write [--rounds N] [--size-mib MIB] [--only ctrd|containerd]
-//                       [--ctrd PATH] [--containerd PATH]
+// the CPU time the daemon spent on the ingest. Prints medians and ratios.
+//
+// Each daemon idles --settle-ms before its ingest, so its start-up work is done
+// and both start from the same memory state: on a VM that hands free guest
+// pages back to the host (free page reporting), page cache built from pages
+// freed a moment ago is several times cheaper to fill than from pages the host
+// has taken back, and without the pause that would depend on the A B order.
+// Usage:
+//   bench_content_write [--rounds N] [--size-mib MIB] [--settle-ms MS]
+//                       [--only ctrd|containerd] [--ctrd PATH] [--containerd PATH]
 #include <fcntl.h>
 #include <openssl/evp.h>
 #include <poll.h>
@@ -176,7 +183,13 @@ class Daemon {
 
   // Polls Version until the daemon answers; false after 60 s.
   bool wait_ready() {
-    auto channel = grpc::CreateChannel(address(), grpc::InsecureChannelCredentials());
+    // Reconnect fast: the socket appears only once the daemon is up, and gRPC's
+    // default first backoff (1 s) would hold every round up for nothing.
+    grpc::ChannelArguments args;
+    args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 10);
+    args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 10);
+    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 100);
+    auto channel = grpc::CreateCustomChannel(address(), grpc::InsecureChannelCredentials(), args);
     auto stub = containerd::services::version::v1::Version::NewStub(channel);
     const auto deadline = Clock::now() + std::chrono::seconds(60);
     while (Clock::now() < deadline) {
@@ -359,21 +372,33 @@ double median(std::vector<double> v) {
 int main(int argc, char** argv) {
   int rounds = 3;
   size_t size_mib = 512;
+  int settle_ms = 3000;
   std::string only;
   std::string ctrd = CTRD_BINARY_PATH;
   std::string containerd = "/usr/bin/containerd";
   for (int i = 1; i + 1 < argc; i += 2) {
-    std::string k = argv[i];
-    if (k == "--rounds")
-      rounds = std::stoi(argv[i + 1]);
-    else if (k == "--size-mib")
-      size_mib = std::stoul(argv[i + 1]);
-    else if (k == "--only")
-      only = argv[i + 1];
-    else if (k == "--ctrd")
-      ctrd = argv[i + 1];
-    else if (k == "--containerd")
-      containerd = argv[i + 1];
+    const std::string k = argv[i];
+    const char* v = argv[i + 1];
+    if (k == "--rounds") {
+      rounds = std::stoi(v);
+    } else if (k == "--size-mib") {
+      size_mib = std::stoul(v);
+    } else if (k == "--settle-ms") {
+      settle_ms = std::stoi(v);
+    } else if (k == "--only") {
+      only = v;
+    } else if (k == "--ctrd") {
+      ctrd = v;
+    } else if (k == "--containerd") {
+      containerd = v;
+    } else {
+      std::cerr << "unknown option " << k << "\n";
+      return 2;
+    }
+  }
+  if (rounds < 1 || size_mib < 1) {
+    std::cerr << "--rounds and --size-mib take a positive number\n";
+    return 2;
   }
   // Blocked before any thread exists so every thread inherits it; one thread
   // then takes the signal and stops the running daemon before exiting.
@@ -409,6 +434,7 @@ int main(int argc, char** argv) {
       std::string error = d.error();
       std::optional<Sample> s;
       if (error.empty() && d.wait_ready()) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(settle_ms));
         s = ingest(d, blob, "bench-" + std::to_string(r), &error);
       } else if (error.empty()) {
         error = d.error();

@@ -80,10 +80,11 @@ Sample measure(const Target& t, int idle_ms) {
   Sample s;
   char tmpl[] = "/tmp/ctrd-bench-XXXXXX";
   fs::path dir = ::mkdtemp(tmpl);
-  std::ofstream(dir / "config.toml") << "version = 2\nroot = \"" << (dir / "root").string()
+  // Top-level keys (extra_config) must come before the first table.
+  std::ofstream(dir / "config.toml") << "version = 2\n"
+                                     << t.extra_config << "root = \"" << (dir / "root").string()
                                      << "\"\nstate = \"" << (dir / "state").string()
-                                     << "\"\n[grpc]\naddress = \"" << (dir / "s.sock").string() << "\"\n"
-                                     << t.extra_config;
+                                     << "\"\n[grpc]\naddress = \"" << (dir / "s.sock").string() << "\"\n";
   auto argv = t.argv(t.bin, dir);
   std::vector<char*> args;
   for (auto& a : argv) args.push_back(a.data());
