@@ -29,6 +29,8 @@
 #include <github.com/containerd/containerd/api/services/version/v1/version.grpc.pb.h>
 #include <grpcpp/grpcpp.h>
 
+#include "daemon.h"
+
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
@@ -51,6 +53,8 @@ extern char** environ;
 
 namespace {
 
+namespace bench = ctrd::bench;
+using bench::median;
 namespace fs = std::filesystem;
 namespace api = containerd::services::content::v1;
 using Clock = std::chrono::steady_clock;
@@ -58,29 +62,6 @@ using Clock = std::chrono::steady_clock;
 constexpr size_t kChunk = size_t{1} << 20;  // what ctr's copy buffer hands the writer
 constexpr int kMaxMessage = 32 << 20;       // well above one chunk plus framing
 constexpr std::string_view kNamespace = "bench";
-
-struct Target {
-  std::string name;
-  std::vector<std::string> (*argv)(const std::string& bin, const fs::path& dir);
-  std::string bin;
-  std::string extra_config;
-};
-
-std::vector<std::string> ctrd_argv(const std::string& bin, const fs::path& dir) {
-  return {bin,
-          "--root",
-          (dir / "root").string(),
-          "--state",
-          (dir / "state").string(),
-          "--address",
-          (dir / "s.sock").string(),
-          "--log-level",
-          "warn"};
-}
-
-std::vector<std::string> containerd_argv(const std::string& bin, const fs::path& dir) {
-  return {bin, "--config", (dir / "config.toml").string(), "--log-level", "warn"};
-}
 
 struct Cpu {
   double user = 0;  // utime: the daemon's own code (hashing, gRPC, GC)
@@ -104,135 +85,21 @@ std::optional<Cpu> cpu_seconds(pid_t pid) {
   return Cpu{static_cast<double>(utime) / tck, static_cast<double>(stime) / tck};
 }
 
-class Daemon;
-
-// The daemon being measured, for the thread that handles interrupts; the mutex
-// keeps it and the normal end of a round from both stopping it.
+// The daemon being measured, for the thread that handles interrupts.
 std::mutex g_current_mu;
-Daemon* g_current = nullptr;
+bench::Daemon* g_current = nullptr;
 
-// A daemon on its own temporary root; stopped and its root removed when this
-// goes away, however the measurement ended.
-class Daemon {
+// Registers a daemon as the one an interrupt must stop, for its lifetime.
+class CurrentDaemon {
  public:
-  explicit Daemon(const Target& t) {
+  explicit CurrentDaemon(bench::Daemon& d) {
     std::lock_guard lock(g_current_mu);
-    g_current = this;
-    std::string tmpl =
-        (fs::path(std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp") / "ctrd-bench-XXXXXX");
-    if (::mkdtemp(tmpl.data()) == nullptr) {
-      error_ = "mkdtemp " + tmpl + ": " + std::strerror(errno);
-      return;
-    }
-    dir_ = tmpl;
-    // Top-level keys (extra_config) must precede the first table, or TOML files them under it.
-    std::ofstream(dir_ / "config.toml")
-        << "version = 2\nroot = \"" << (dir_ / "root").string() << "\"\nstate = \""
-        << (dir_ / "state").string() << "\"\n"
-        << t.extra_config << "[grpc]\naddress = \"" << (dir_ / "s.sock").string() << "\"\n";
-    auto argv = t.argv(t.bin, dir_);
-    std::vector<char*> args;
-    for (auto& a : argv) args.push_back(a.data());
-    args.push_back(nullptr);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 1, (dir_ / "log").c_str(), O_WRONLY | O_CREAT, 0644);
-    posix_spawn_file_actions_adddup2(&fa, 1, 2);
-    // The bench blocks its stop signals for sigwait; the daemon must not inherit that.
-    posix_spawnattr_t attr;
-    posix_spawnattr_init(&attr);
-    sigset_t none;
-    sigemptyset(&none);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
-    pid_t pid = -1;
-    const int rc = posix_spawn(&pid, args[0], &fa, &attr, args.data(), environ);
-    posix_spawnattr_destroy(&attr);
-    posix_spawn_file_actions_destroy(&fa);
-    if (rc != 0) {
-      error_ = "cannot start " + t.bin + ": " + std::strerror(rc);
-      return;
-    }
-    pid_ = pid;
+    g_current = &d;
   }
-
-  ~Daemon() {
+  ~CurrentDaemon() {
     std::lock_guard lock(g_current_mu);
-    shutdown();
     g_current = nullptr;
   }
-
-  // Stops the daemon and removes its root, once. Call with g_current_mu held;
-  // leaves pid_ and dir_ alone, which the measuring thread may still be reading.
-  void shutdown() {
-    if (shut_down_) return;
-    shut_down_ = true;
-    if (pid_ > 0) stop();
-    if (!dir_.empty()) {
-      std::error_code ec;
-      fs::remove_all(dir_, ec);
-    }
-  }
-
-  Daemon(const Daemon&) = delete;
-  Daemon& operator=(const Daemon&) = delete;
-
-  pid_t pid() const { return pid_; }
-  const std::string& error() const { return error_; }
-  std::string address() const { return "unix:" + (dir_ / "s.sock").string(); }
-
-  // Polls Version until the daemon answers; false after 60 s.
-  bool wait_ready() {
-    // Reconnect fast: the socket appears only once the daemon is up, and gRPC's
-    // default first backoff (1 s) would hold every round up for nothing.
-    grpc::ChannelArguments args;
-    args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 10);
-    args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 10);
-    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 100);
-    auto channel = grpc::CreateCustomChannel(address(), grpc::InsecureChannelCredentials(), args);
-    auto stub = containerd::services::version::v1::Version::NewStub(channel);
-    const auto deadline = Clock::now() + std::chrono::seconds(60);
-    while (Clock::now() < deadline) {
-      grpc::ClientContext ctx;
-      ctx.set_wait_for_ready(true);
-      ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(200));
-      containerd::services::version::v1::VersionResponse resp;
-      if (stub->Version(&ctx, google::protobuf::Empty(), &resp).ok()) return true;
-      // WNOWAIT: left for stop() to reap, so pid_ stays ours until then.
-      siginfo_t info{};
-      if (::waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
-          info.si_pid == pid_) {
-        error_ = "exited during start-up, see its log";
-        return false;
-      }
-    }
-    error_ = "did not answer Version within 60s";
-    return false;
-  }
-
- private:
-  void stop() {
-    ::kill(pid_, SIGTERM);
-    bool exited = false;
-    if (int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0)); fd >= 0) {
-      pollfd p{fd, POLLIN, 0};
-      exited = ::poll(&p, 1, 20000) > 0;
-      ::close(fd);
-    } else {
-      const auto deadline = Clock::now() + std::chrono::seconds(20);
-      while (!exited && Clock::now() < deadline) {
-        exited = ::waitpid(pid_, nullptr, WNOHANG) == pid_;
-        if (!exited) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-      }
-    }
-    if (!exited) ::kill(pid_, SIGKILL);
-    ::waitpid(pid_, nullptr, 0);  // ECHILD if the loop above reaped it already
-  }
-
-  fs::path dir_;
-  pid_t pid_ = -1;
-  std::string error_;
-  bool shut_down_ = false;  // guarded by g_current_mu
 };
 
 struct Blob {
@@ -275,7 +142,7 @@ struct Sample {
 };
 
 // Errors come back as a message; the Daemon's destructor stops it either way.
-std::optional<Sample> ingest(Daemon& d, const Blob& blob, const std::string& ref, std::string* error) {
+std::optional<Sample> ingest(bench::Daemon& d, const Blob& blob, const std::string& ref, std::string* error) {
   grpc::ChannelArguments args;
   args.SetMaxSendMessageSize(kMaxMessage);
   args.SetMaxReceiveMessageSize(kMaxMessage);
@@ -360,13 +227,6 @@ std::optional<Sample> ingest(Daemon& d, const Blob& blob, const std::string& ref
   return s;
 }
 
-double median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  size_t n = v.size();
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -414,11 +274,11 @@ int main(int argc, char** argv) {
     std::_Exit(128 + sig);
   }).detach();
 
-  std::vector<Target> targets;
-  if (only.empty() || only == "ctrd") targets.push_back({"ctrd", ctrd_argv, ctrd, ""});
+  std::vector<bench::Target> targets;
+  if (only.empty() || only == "ctrd") targets.push_back({"ctrd", bench::ctrd_argv, ctrd, ""});
   if (only.empty() || only == "containerd") {
-    targets.push_back(
-        {"containerd", containerd_argv, containerd, "disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n"});
+    targets.push_back({"containerd", bench::containerd_argv, containerd,
+                       "disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n"});
   }
   if (targets.empty()) {
     std::cerr << "--only takes ctrd or containerd\n";
@@ -430,7 +290,8 @@ int main(int argc, char** argv) {
       sys(targets.size());
   for (int r = 0; r < rounds; ++r) {
     for (size_t t = 0; t < targets.size(); ++t) {
-      Daemon d(targets[t]);
+      bench::Daemon d(targets[t]);
+      CurrentDaemon current(d);
       std::string error = d.error();
       std::optional<Sample> s;
       if (error.empty() && d.wait_ready()) {

@@ -1,71 +1,39 @@
 // Start-up time and idle memory, ctrd against containerd, side by side.
 //
-// Each round starts ctrd then containerd (A B A B ...), each on a fresh
-// temporary root, and measures the time from exec until its first Version call
-// is answered (polled with a gRPC client, not ctr), then its RSS once idle.
-// Prints medians and ratios. Usage:
+// Each round starts ctrd, then containerd, then containerd without its CRI
+// plugin (A B C A B C ...), each on a fresh temporary root, and measures the
+// time from exec until its first Version call is answered (the socket polled
+// every 0.5 ms, then one gRPC call: not ctr), then its RSS once idle. Prints
+// medians and ratios. Usage:
 //   bench_startup [--rounds N] [--ctrd PATH] [--containerd PATH] [--idle-ms MS]
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <spawn.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <sys/un.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <github.com/containerd/containerd/api/services/version/v1/version.grpc.pb.h>
 #include <grpcpp/grpcpp.h>
 
-#include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <cstring>
-#include <filesystem>
 #include <fstream>
 #include <iostream>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
-extern char** environ;
+#include "daemon.h"
 
 namespace {
 
-namespace fs = std::filesystem;
+namespace bench = ctrd::bench;
 using Clock = std::chrono::steady_clock;
 
 struct Sample {
   double startup_ms = 0;
   double rss_mib = 0;
-  double anon_mib = 0;  // private memory: RSS less mapped files (shared libraries, binary)
+  double anon_mib = 0;  // private memory: RSS less mapped files (shared libraries, the binary)
   bool ok = false;
 };
-
-struct Target {
-  std::string name;
-  std::vector<std::string> (*argv)(const std::string& bin, const fs::path& dir);
-  std::string bin;
-  std::string extra_config;
-};
-
-std::vector<std::string> ctrd_argv(const std::string& bin, const fs::path& dir) {
-  return {bin,
-          "--root",
-          (dir / "root").string(),
-          "--state",
-          (dir / "state").string(),
-          "--address",
-          (dir / "s.sock").string(),
-          "--log-level",
-          "warn"};
-}
-
-std::vector<std::string> containerd_argv(const std::string& bin, const fs::path& dir) {
-  return {bin, "--config", (dir / "config.toml").string(), "--log-level", "warn"};
-}
 
 double status_mib(pid_t pid, const std::string& key) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");
@@ -76,50 +44,35 @@ double status_mib(pid_t pid, const std::string& key) {
   return 0;
 }
 
-Sample measure(const Target& t, int idle_ms) {
-  Sample s;
-  char tmpl[] = "/tmp/ctrd-bench-XXXXXX";
-  fs::path dir = ::mkdtemp(tmpl);
-  // Top-level keys (extra_config) must come before the first table.
-  std::ofstream(dir / "config.toml") << "version = 2\n"
-                                     << t.extra_config << "root = \"" << (dir / "root").string()
-                                     << "\"\nstate = \"" << (dir / "state").string()
-                                     << "\"\n[grpc]\naddress = \"" << (dir / "s.sock").string() << "\"\n";
-  auto argv = t.argv(t.bin, dir);
-  std::vector<char*> args;
-  for (auto& a : argv) args.push_back(a.data());
-  args.push_back(nullptr);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, (dir / "log").c_str(), O_WRONLY | O_CREAT, 0644);
-  posix_spawn_file_actions_adddup2(&fa, 1, 2);
-  const auto start = Clock::now();
-  pid_t pid = -1;
-  if (posix_spawn(&pid, args[0], &fa, nullptr, args.data(), environ) != 0) {
-    std::cerr << "cannot start " << t.bin << "\n";
-    return s;
-  }
-  posix_spawn_file_actions_destroy(&fa);
-
-  // Wait for the socket to accept (polled every 0.5 ms: gRPC's own reconnect
-  // backoff would dominate what is measured), then time the first Version answer.
-  const std::string sock = (dir / "s.sock").string();
+bool accepts(const std::string& path) {
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
-  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", sock.c_str());
-  const auto deadline = start + std::chrono::seconds(60);
+  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  bool up = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  ::close(fd);
+  return up;
+}
+
+Sample measure(const bench::Target& t, int idle_ms) {
+  Sample s;
+  bench::Daemon d(t);
+  if (!d.error().empty()) {
+    std::cerr << t.name << ": " << d.error() << "\n";
+    return s;
+  }
+  // gRPC's own reconnect backoff would dominate what is measured: poll the
+  // socket, then time the first Version answer.
+  const auto deadline = d.started_at() + std::chrono::seconds(60);
   while (Clock::now() < deadline) {
-    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    bool up = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-    ::close(fd);
-    if (up) {
-      auto channel = grpc::CreateChannel("unix:" + sock, grpc::InsecureChannelCredentials());
-      auto stub = containerd::services::version::v1::Version::NewStub(channel);
+    if (accepts(d.socket_path())) {
+      auto stub = containerd::services::version::v1::Version::NewStub(
+          grpc::CreateChannel(d.address(), grpc::InsecureChannelCredentials()));
       grpc::ClientContext ctx;
       ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
       containerd::services::version::v1::VersionResponse resp;
       if (stub->Version(&ctx, google::protobuf::Empty(), &resp).ok()) {
-        s.startup_ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+        s.startup_ms = std::chrono::duration<double, std::milli>(Clock::now() - d.started_at()).count();
         s.ok = true;
         break;
       }
@@ -128,25 +81,10 @@ Sample measure(const Target& t, int idle_ms) {
   }
   if (s.ok) {
     std::this_thread::sleep_for(std::chrono::milliseconds(idle_ms));  // let start-up work settle
-    s.rss_mib = status_mib(pid, "VmRSS");
-    s.anon_mib = status_mib(pid, "RssAnon");
+    s.rss_mib = status_mib(d.pid(), "VmRSS");
+    s.anon_mib = status_mib(d.pid(), "RssAnon");
   }
-  ::kill(pid, SIGTERM);
-  int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
-  pollfd p{fd, POLLIN, 0};
-  if (::poll(&p, 1, 20000) <= 0) ::kill(pid, SIGKILL);
-  ::waitpid(pid, nullptr, 0);
-  ::close(fd);
-  std::error_code ec;
-  fs::remove_all(dir, ec);
   return s;
-}
-
-double median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  size_t n = v.size();
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 }  // namespace
@@ -167,10 +105,10 @@ int main(int argc, char** argv) {
     else if (k == "--idle-ms")
       idle_ms = std::stoi(argv[i + 1]);
   }
-  std::vector<Target> targets{
-      {"ctrd", ctrd_argv, ctrd, ""},
-      {"containerd", containerd_argv, containerd, ""},
-      {"containerd-no-cri", containerd_argv, containerd,
+  const std::vector<bench::Target> targets{
+      {"ctrd", bench::ctrd_argv, ctrd, ""},
+      {"containerd", bench::containerd_argv, containerd, ""},
+      {"containerd-no-cri", bench::containerd_argv, containerd,
        "disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n"},
   };
   std::vector<std::vector<double>> startup(targets.size()), rss(targets.size()), anon(targets.size());
@@ -186,6 +124,7 @@ int main(int argc, char** argv) {
       anon[t].push_back(s.anon_mib);
     }
   }
+  using bench::median;
   std::printf("%-20s %14s %14s %15s   (medians of %d starts, A B A B order)\n", "daemon", "startup (ms)",
               "idle RSS (MiB)", "anon RSS (MiB)", rounds);
   for (size_t t = 0; t < targets.size(); ++t) {

@@ -31,16 +31,6 @@ void fill(std::string& buf, int64_t offset, size_t n) {
   }
 }
 
-std::string hex(const unsigned char* md, unsigned len) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned i = 0; i < len; ++i) {
-    out += kHex[md[i] >> 4];
-    out += kHex[md[i] & 0xf];
-  }
-  return out;
-}
-
 std::string digest_of_generated(int64_t total, size_t chunk) {
   EVP_MD_CTX* ctx = EVP_MD_CTX_new();
   EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
@@ -273,9 +263,6 @@ TEST(Load, SixtyFourClientsWritingAndListing) {
       for (int b = 0; b < blobs_each; ++b) {
         std::string data(64 << 10, static_cast<char>('a' + (c % 26)));
         data += std::to_string(c) + "/" + std::to_string(b);
-        unsigned char md[32];
-        unsigned len = 0;
-        EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
         auto ctx = context_for("load");
         auto stream = stub->Write(ctx.get());
         content_api::WriteContentRequest req;
@@ -283,7 +270,7 @@ TEST(Load, SixtyFourClientsWritingAndListing) {
         req.set_action(content_api::COMMIT);
         req.set_ref("c" + std::to_string(c) + "-" + std::to_string(b));
         req.set_total(static_cast<int64_t>(data.size()));
-        req.set_expected("sha256:" + hex(md, len));
+        req.set_expected(sha256_digest(data));
         req.set_data(data);
         if (!step(*stream, req, &resp)) failures++;
         stream->WritesDone();

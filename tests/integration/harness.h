@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace ctrd::testing {
@@ -106,6 +107,10 @@ class Daemon {
 // `needles`, or `timeout` passes; returns the file's final content.
 std::string wait_for_content(const std::filesystem::path& path, const std::vector<std::string>& needles,
                              std::chrono::milliseconds timeout = std::chrono::seconds(30));
+
+// Lowercase hex of `n` bytes, and "sha256:<hex>" of `data`.
+std::string hex(const unsigned char* bytes, size_t n);
+std::string sha256_digest(std::string_view data);
 
 // Path of the ctrd binary under test and of ctr.
 std::string ctrd_binary();

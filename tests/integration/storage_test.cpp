@@ -21,19 +21,6 @@ using ::testing::Not;
 namespace content_api = containerd::services::content::v1;
 namespace ns_api = containerd::services::namespaces::v1;
 
-std::string sha256_hex(const std::string& data) {
-  unsigned char md[32];
-  unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned i = 0; i < len; ++i) {
-    out += kHex[md[i] >> 4];
-    out += kHex[md[i] & 0xf];
-  }
-  return out;
-}
-
 struct Blob {
   std::string data;
   std::string digest;
@@ -45,7 +32,7 @@ Blob make_blob(const std::filesystem::path& dir, size_t size, unsigned seed) {
   std::mt19937_64 rng(seed);
   b.data.resize(size);
   for (auto& c : b.data) c = static_cast<char>(rng());
-  b.digest = "sha256:" + sha256_hex(b.data);
+  b.digest = sha256_digest(b.data);
   b.file = dir / ("blob-" + std::to_string(seed));
   std::ofstream(b.file, std::ios::binary) << b.data;
   return b;

@@ -1,0 +1,60 @@
+// bench/daemon: a daemon under measurement — ctrd or containerd started on its
+// own temporary root, state and socket, stopped by pid and its root removed
+// when the object goes away, however the measurement ended.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <filesystem>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace ctrd::bench {
+
+struct Target {
+  std::string name;
+  std::vector<std::string> (*argv)(const std::string& bin, const std::filesystem::path& dir);
+  std::string bin;
+  std::string extra_config;  // top-level TOML keys for the daemon's config file
+};
+
+std::vector<std::string> ctrd_argv(const std::string& bin, const std::filesystem::path& dir);
+std::vector<std::string> containerd_argv(const std::string& bin, const std::filesystem::path& dir);
+
+class Daemon {
+ public:
+  // Starts the target; error() says why when it could not.
+  explicit Daemon(const Target& t);
+  ~Daemon();
+  Daemon(const Daemon&) = delete;
+  Daemon& operator=(const Daemon&) = delete;
+
+  // Stops the daemon and removes its root, once; safe from another thread.
+  void shutdown();
+
+  pid_t pid() const { return pid_; }
+  const std::string& error() const { return error_; }
+  std::string socket_path() const { return (dir_ / "s.sock").string(); }
+  std::string address() const { return "unix:" + socket_path(); }
+  // When the daemon was exec'd.
+  std::chrono::steady_clock::time_point started_at() const { return started_at_; }
+
+  // Polls Version until the daemon answers; false after 60 s or an early exit.
+  bool wait_ready();
+
+ private:
+  void stop();
+
+  std::filesystem::path dir_;
+  pid_t pid_ = -1;
+  std::string error_;
+  std::chrono::steady_clock::time_point started_at_;
+  std::mutex mu_;
+  bool shut_down_ = false;
+};
+
+double median(std::vector<double> v);
+
+}  // namespace ctrd::bench
