@@ -362,6 +362,10 @@ TEST(Cli, ConfigDefaultPrintsServerAndPluginSections) {
   EXPECT_THAT(r.out, HasSubstr("address = \"/run/ctrd/ctrd.sock\""));
   EXPECT_THAT(r.out, HasSubstr("\"io.containerd.timeout.shim.cleanup\" = \"5s\""));
   EXPECT_THAT(r.out, HasSubstr("[grpc]"));
+  for (const char* uri : {"io.containerd.content.v1.content", "io.containerd.metadata.v1.lmdb",
+                          "io.containerd.grpc.v1.version", "io.containerd.service.v1.introspection-service"}) {
+    EXPECT_THAT(r.out, HasSubstr(std::string("[plugins.\"") + uri + "\"]")) << uri;
+  }
 }
 
 TEST(Cli, VersionAndUsage) {

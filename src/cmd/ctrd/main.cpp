@@ -118,7 +118,11 @@ errdefs::Status print_config(const config::LoadedConfig& cfg, const plugin::Regi
   auto out = config::encode_from(server);
   toml::table plugins;
   for (const auto& r : registry.registrations()) {
-    if (!r->config) continue;
+    if (!r->config) {
+      // Listed all the same, so every plugin's section name is there to copy.
+      plugins.insert_or_assign(cfg.plugin_key(r->type, r->id), toml::table{});
+      continue;
+    }
     auto holder = r->config();
     if (const toml::table* section = cfg.plugin_section(r->type, r->id)) {
       auto report = config::decode(*section, "plugins." + config::path_key(cfg.plugin_key(r->type, r->id)),
