@@ -17,6 +17,12 @@ Status lease_not_found(std::string_view id) {
   return errdefs::NotFound("lease " + quoted(id) + ": not found");
 }
 
+// NotFound unless lease `id` exists in namespace `ns`, as `txn` sees it.
+Status require_lease(const Storage& storage, const lmdb::Txn& txn, std::string_view ns, std::string_view id) {
+  CTRD_ASSIGN_OR_RETURN(auto lease, txn.get(storage.tables().leases, keys::join(ns, id)));
+  return lease ? Status::Ok() : lease_not_found(id);
+}
+
 Status validate_lease_id(std::string_view id) {
   if (id.empty()) return errdefs::InvalidArgument("lease id must be provided");
   if (id.size() > keys::kMaxLeaseIdLength) {
@@ -123,8 +129,7 @@ Status Leases::add_resource(std::string_view lease_id, const LeaseResource& reso
   CTRD_RETURN_IF_ERROR(validate_bound_namespace(ns_));
   CTRD_RETURN_IF_ERROR(validate_lease_id(lease_id));
   return storage_->update([&](lmdb::Txn& txn) -> Status {
-    CTRD_ASSIGN_OR_RETURN(auto lease, txn.get(storage_->tables().leases, keys::join(ns_, lease_id)));
-    if (!lease) return lease_not_found(lease_id);
+    CTRD_RETURN_IF_ERROR(require_lease(*storage_, txn, ns_, lease_id));
     // Checked after the lease, as containerd does: an unknown lease is NotFound
     // whatever the resource.
     CTRD_RETURN_IF_ERROR(validate_resource(resource));
@@ -137,8 +142,7 @@ Status Leases::delete_resource(std::string_view lease_id, const LeaseResource& r
   CTRD_RETURN_IF_ERROR(validate_bound_namespace(ns_));
   CTRD_RETURN_IF_ERROR(validate_lease_id(lease_id));
   return storage_->update([&](lmdb::Txn& txn) -> Status {
-    CTRD_ASSIGN_OR_RETURN(auto lease, txn.get(storage_->tables().leases, keys::join(ns_, lease_id)));
-    if (!lease) return lease_not_found(lease_id);
+    CTRD_RETURN_IF_ERROR(require_lease(*storage_, txn, ns_, lease_id));
     CTRD_RETURN_IF_ERROR(validate_resource(resource));
     CTRD_ASSIGN_OR_RETURN(bool erased, txn.erase(storage_->tables().lease_resources,
                                                  keys::join(ns_, lease_id, resource.type, resource.id)));
@@ -152,8 +156,7 @@ StatusOr<std::vector<LeaseResource>> Leases::list_resources(std::string_view lea
   CTRD_RETURN_IF_ERROR(validate_lease_id(lease_id));
   std::vector<LeaseResource> out;
   CTRD_RETURN_IF_ERROR(storage_->view([&](const lmdb::Txn& txn) -> Status {
-    CTRD_ASSIGN_OR_RETURN(auto lease, txn.get(storage_->tables().leases, keys::join(ns_, lease_id)));
-    if (!lease) return lease_not_found(lease_id);
+    CTRD_RETURN_IF_ERROR(require_lease(*storage_, txn, ns_, lease_id));
     std::string prefix = keys::join(ns_, lease_id, "");
     return txn.scan_prefix(
         storage_->tables().lease_resources, prefix, [&](std::string_view key, std::string_view) {

@@ -5,9 +5,7 @@
 // ttRPC seam is TtrpcService, served on the ttRPC socket once that protocol lands.
 #pragma once
 
-namespace grpc {
-class ServerBuilder;
-}
+#include <grpcpp/server_builder.h>
 
 namespace ctrd::server {
 
@@ -16,6 +14,13 @@ class GrpcService {
   virtual ~GrpcService() = default;
   // Registers the service(s) with `builder`; the instance outlives the server.
   virtual void register_grpc(grpc::ServerBuilder& builder) = 0;
+};
+
+// A gRPC front end that is itself the generated service it registers.
+template <typename GeneratedService>
+class GrpcServiceOf : public GeneratedService, public GrpcService {
+ public:
+  void register_grpc(grpc::ServerBuilder& builder) override { builder.RegisterService(this); }
 };
 
 class TtrpcService {

@@ -212,7 +212,7 @@ class WriteReactor final
   bool committed_ = false;
 };
 
-class GrpcFrontEnd final : public api::Content::CallbackService, public server::GrpcService {
+class GrpcFrontEnd final : public server::GrpcServiceOf<api::Content::CallbackService> {
  public:
   explicit GrpcFrontEnd(std::shared_ptr<LocalService> s) : service_(std::move(s)) {}
 
@@ -328,8 +328,6 @@ class GrpcFrontEnd final : public api::Content::CallbackService, public server::
       return store->abort(req->ref());
     });
   }
-
-  void register_grpc(grpc::ServerBuilder& builder) override { builder.RegisterService(this); }
 
  private:
   errdefs::StatusOr<std::shared_ptr<store::Store>> store_for(grpc::CallbackServerContext* ctx) const {

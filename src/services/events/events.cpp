@@ -115,7 +115,7 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<api::Envelope> {
   bool finished_ = false;
 };
 
-class Service final : public api::Events::CallbackService, public server::GrpcService {
+class Service final : public server::GrpcServiceOf<api::Events::CallbackService> {
  public:
   explicit Service(std::shared_ptr<Exchange> exchange) : exchange_(std::move(exchange)) {}
 
@@ -144,8 +144,6 @@ class Service final : public api::Events::CallbackService, public server::GrpcSe
     }
     return new SubscribeReactor(exchange_, *sub);
   }
-
-  void register_grpc(grpc::ServerBuilder& builder) override { builder.RegisterService(this); }
 
  private:
   std::shared_ptr<Exchange> exchange_;

@@ -36,7 +36,7 @@ void to_proto(const plugin::Plugin& p, api::Plugin* out) {
   }
 }
 
-class GrpcFrontEnd final : public api::Introspection::CallbackService, public server::GrpcService {
+class GrpcFrontEnd final : public server::GrpcServiceOf<api::Introspection::CallbackService> {
  public:
   explicit GrpcFrontEnd(std::shared_ptr<LocalService> service) : service_(std::move(service)) {}
 
@@ -57,8 +57,6 @@ class GrpcFrontEnd final : public api::Introspection::CallbackService, public se
       return errdefs::Status::Ok();
     });
   }
-
-  void register_grpc(grpc::ServerBuilder& builder) override { builder.RegisterService(this); }
 
  private:
   std::shared_ptr<LocalService> service_;

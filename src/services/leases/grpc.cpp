@@ -22,7 +22,7 @@ void to_proto(const metadata::Lease& l, api::Lease* out) {
 
 metadata::LeaseResource from_proto(const api::Resource& r) { return {r.id(), r.type()}; }
 
-class GrpcFrontEnd final : public api::Leases::CallbackService, public server::GrpcService {
+class GrpcFrontEnd final : public server::GrpcServiceOf<api::Leases::CallbackService> {
  public:
   explicit GrpcFrontEnd(std::shared_ptr<LocalService> s) : service_(std::move(s)) {}
 
@@ -81,8 +81,6 @@ class GrpcFrontEnd final : public api::Leases::CallbackService, public server::G
       return errdefs::Status::Ok();
     });
   }
-
-  void register_grpc(grpc::ServerBuilder& builder) override { builder.RegisterService(this); }
 
  private:
   std::shared_ptr<LocalService> service_;

@@ -29,7 +29,7 @@ std::string caller_namespace(const grpc::ServerContextBase& ctx) {
   return ns.ok() ? *ns : std::string();
 }
 
-class GrpcFrontEnd final : public api::Namespaces::CallbackService, public server::GrpcService {
+class GrpcFrontEnd final : public server::GrpcServiceOf<api::Namespaces::CallbackService> {
  public:
   explicit GrpcFrontEnd(std::shared_ptr<LocalService> s) : service_(std::move(s)) {}
 
@@ -71,8 +71,6 @@ class GrpcFrontEnd final : public api::Namespaces::CallbackService, public serve
                                    google::protobuf::Empty*) override {
     return server::unary(ctx, [&] { return service_->remove(req->name()); });
   }
-
-  void register_grpc(grpc::ServerBuilder& builder) override { builder.RegisterService(this); }
 
  private:
   std::shared_ptr<LocalService> service_;

@@ -12,7 +12,7 @@ namespace {
 
 namespace api = containerd::services::version::v1;
 
-class Service final : public api::Version::CallbackService, public server::GrpcService {
+class Service final : public server::GrpcServiceOf<api::Version::CallbackService> {
  public:
   grpc::ServerUnaryReactor* Version(grpc::CallbackServerContext* ctx, const google::protobuf::Empty*,
                                     api::VersionResponse* resp) override {
@@ -22,7 +22,6 @@ class Service final : public api::Version::CallbackService, public server::GrpcS
       return errdefs::Status::Ok();
     });
   }
-  void register_grpc(grpc::ServerBuilder& builder) override { builder.RegisterService(this); }
 };
 
 }  // namespace
