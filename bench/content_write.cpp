@@ -63,45 +63,6 @@ constexpr size_t kChunk = size_t{1} << 20;  // what ctr's copy buffer hands the 
 constexpr int kMaxMessage = 32 << 20;       // well above one chunk plus framing
 constexpr std::string_view kNamespace = "bench";
 
-struct Cpu {
-  double user = 0;  // utime: the daemon's own code (hashing, gRPC, GC)
-  double sys = 0;   // stime: kernel work on its behalf (socket reads, page-cache writes)
-};
-
-// utime and stime of the whole process, in seconds.
-std::optional<Cpu> cpu_seconds(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  if (!std::getline(in, line)) return std::nullopt;
-  // The command name may hold spaces and parentheses; fields resume after the last ')'.
-  auto close = line.rfind(')');
-  if (close == std::string::npos) return std::nullopt;
-  std::istringstream fields(line.substr(close + 2));
-  std::string skip;
-  for (int field = 3; field < 14; ++field) fields >> skip;  // state .. cmajflt
-  long long utime = 0, stime = 0;
-  if (!(fields >> utime >> stime)) return std::nullopt;
-  const auto tck = static_cast<double>(::sysconf(_SC_CLK_TCK));
-  return Cpu{static_cast<double>(utime) / tck, static_cast<double>(stime) / tck};
-}
-
-// The daemon being measured, for the thread that handles interrupts.
-std::mutex g_current_mu;
-bench::Daemon* g_current = nullptr;
-
-// Registers a daemon as the one an interrupt must stop, for its lifetime.
-class CurrentDaemon {
- public:
-  explicit CurrentDaemon(bench::Daemon& d) {
-    std::lock_guard lock(g_current_mu);
-    g_current = &d;
-  }
-  ~CurrentDaemon() {
-    std::lock_guard lock(g_current_mu);
-    g_current = nullptr;
-  }
-};
-
 struct Blob {
   std::string data;
   std::string digest;  // "sha256:<hex>"
@@ -165,7 +126,7 @@ std::optional<Sample> ingest(bench::Daemon& d, const Blob& blob, const std::stri
     return std::nullopt;
   };
 
-  auto cpu_before = cpu_seconds(d.pid());
+  auto cpu_before = bench::cpu_seconds(d.pid());
   if (!cpu_before) return fail("cannot read /proc/<pid>/stat");
   const auto start = Clock::now();
 
@@ -211,7 +172,7 @@ std::optional<Sample> ingest(bench::Daemon& d, const Blob& blob, const std::stri
     *error = "finish: " + st.error_message();
     return std::nullopt;
   }
-  auto cpu_after = cpu_seconds(d.pid());
+  auto cpu_after = bench::cpu_seconds(d.pid());
   if (!cpu_after) {
     *error = "cannot read /proc/<pid>/stat";
     return std::nullopt;
@@ -260,19 +221,7 @@ int main(int argc, char** argv) {
     std::cerr << "--rounds and --size-mib take a positive number\n";
     return 2;
   }
-  // Blocked before any thread exists so every thread inherits it; one thread
-  // then takes the signal and stops the running daemon before exiting.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&stop_signals, sig);
-  ::pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-  std::thread([stop_signals] {
-    int sig = 0;
-    if (::sigwait(&stop_signals, &sig) != 0) return;
-    std::lock_guard lock(g_current_mu);
-    if (g_current != nullptr) g_current->shutdown();
-    std::_Exit(128 + sig);
-  }).detach();
+  bench::stop_current_daemon_on_signals();
 
   std::vector<bench::Target> targets;
   if (only.empty() || only == "ctrd") targets.push_back({"ctrd", bench::ctrd_argv, ctrd, ""});
@@ -291,7 +240,7 @@ int main(int argc, char** argv) {
   for (int r = 0; r < rounds; ++r) {
     for (size_t t = 0; t < targets.size(); ++t) {
       bench::Daemon d(targets[t]);
-      CurrentDaemon current(d);
+      bench::CurrentDaemon current(d);
       std::string error = d.error();
       std::optional<Sample> s;
       if (error.empty() && d.wait_ready()) {

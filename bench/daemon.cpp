@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <sstream>
 #include <thread>
 
 extern char** environ;
@@ -144,6 +145,61 @@ double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   size_t n = v.size();
   return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+std::optional<Cpu> cpu_seconds(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(in, line)) return std::nullopt;
+  // The command name may hold spaces and parentheses; fields resume after the last ')'.
+  auto close = line.rfind(')');
+  if (close == std::string::npos) return std::nullopt;
+  std::istringstream fields(line.substr(close + 2));
+  std::string skip;
+  for (int field = 3; field < 14; ++field) fields >> skip;  // state .. cmajflt
+  long long utime = 0, stime = 0;
+  if (!(fields >> utime >> stime)) return std::nullopt;
+  const auto tck = static_cast<double>(::sysconf(_SC_CLK_TCK));
+  return Cpu{static_cast<double>(utime) / tck, static_cast<double>(stime) / tck};
+}
+
+double peak_rss_mib(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
+  }
+  return 0;
+}
+
+namespace {
+std::mutex g_current_mu;
+Daemon* g_current = nullptr;
+}  // namespace
+
+CurrentDaemon::CurrentDaemon(Daemon& d) {
+  std::lock_guard lock(g_current_mu);
+  g_current = &d;
+}
+
+CurrentDaemon::~CurrentDaemon() {
+  std::lock_guard lock(g_current_mu);
+  g_current = nullptr;
+}
+
+void stop_current_daemon_on_signals() {
+  // Blocked before any thread exists so every thread inherits it; one thread
+  // then takes the signal and stops the running daemon before exiting.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&stop_signals, sig);
+  ::pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  std::thread([stop_signals] {
+    int sig = 0;
+    if (::sigwait(&stop_signals, &sig) != 0) return;
+    std::lock_guard lock(g_current_mu);
+    if (g_current != nullptr) g_current->shutdown();
+    std::_Exit(128 + sig);
+  }).detach();
 }
 
 }  // namespace ctrd::bench

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <filesystem>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -56,5 +57,29 @@ class Daemon {
 };
 
 double median(std::vector<double> v);
+
+struct Cpu {
+  double user = 0;  // utime: the daemon's own code
+  double sys = 0;   // stime: kernel work on its behalf
+  double total() const { return user + sys; }
+};
+
+// utime and stime of the whole process, in seconds.
+std::optional<Cpu> cpu_seconds(pid_t pid);
+// Peak resident set (VmHWM) of the process, in MiB; 0 when unreadable.
+double peak_rss_mib(pid_t pid);
+
+// Registers a daemon as the one an interrupt must stop, for its lifetime.
+class CurrentDaemon {
+ public:
+  explicit CurrentDaemon(Daemon& d);
+  ~CurrentDaemon();
+  CurrentDaemon(const CurrentDaemon&) = delete;
+  CurrentDaemon& operator=(const CurrentDaemon&) = delete;
+};
+
+// Call first in main, before any thread exists: SIGINT, SIGTERM and SIGHUP
+// then stop the current daemon (removing its root) and exit.
+void stop_current_daemon_on_signals();
 
 }  // namespace ctrd::bench

@@ -7,3 +7,6 @@ BUILD=${BUILD:-build}
 if [ -x "$BUILD/bench/bench_content_write" ]; then
   "$BUILD/bench/bench_content_write" --rounds "${WRITE_ROUNDS:-3}"
 fi
+if [ -x "$BUILD/bench/bench_images" ]; then
+  "$BUILD/bench/bench_images" --rounds "${IMAGE_ROUNDS:-3}"
+fi

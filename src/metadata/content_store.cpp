@@ -69,24 +69,6 @@ StatusOr<filters::Filter> parse_filters(const std::vector<std::string>& texts) {
   return filter;
 }
 
-// Records `id` under the bound lease; NotFound when the lease is gone.
-Status hold_in_lease(const Storage& storage, lmdb::Txn& txn, std::string_view ns, std::string_view lease,
-                     std::string_view type, std::string_view id) {
-  if (lease.empty()) return Status::Ok();
-  CTRD_ASSIGN_OR_RETURN(auto record, txn.get(storage.tables().leases, keys::join(ns, lease)));
-  if (!record) return errdefs::NotFound("lease does not exist: " + std::string(lease));
-  return txn.put(storage.tables().lease_resources, keys::join(ns, lease, type, id), "");
-}
-
-Status drop_from_lease(const Storage& storage, lmdb::Txn& txn, std::string_view ns, std::string_view lease,
-                       std::string_view type, std::string_view id) {
-  if (lease.empty()) return Status::Ok();
-  CTRD_ASSIGN_OR_RETURN(bool erased,
-                        txn.erase(storage.tables().lease_resources, keys::join(ns, lease, type, id)));
-  (void)erased;
-  return Status::Ok();
-}
-
 // The writer a namespace gets. Without a backend writer it is "shared": the
 // blob store already holds the expected blob, so the ingest starts complete
 // and commit only records it; writing or truncating first copies the shared
@@ -190,10 +172,11 @@ class NamespacedWriter final : public content::Writer {
         already_exists = errdefs::AlreadyExists("content " + shared_.digest + ": already exists");
       CTRD_ASSIGN_OR_RETURN(bool erased, txn.erase(tables.ingests, keys::join(ns_, ref_)));
       (void)erased;
-      CTRD_RETURN_IF_ERROR(drop_from_lease(*storage_, txn, ns_, lease_, resource_type::kIngests, ref_));
-      return hold_in_lease(*storage_, txn, ns_, lease_, resource_type::kContent, shared_.digest);
+      CTRD_RETURN_IF_ERROR(storage_->drop_from_lease(txn, ns_, lease_, resource_type::kIngests, ref_));
+      return storage_->hold_in_lease(txn, ns_, lease_, resource_type::kContent, shared_.digest);
     }));
     committed_ = true;
+    storage_->notify_mutation(false);
     return already_exists;
   }
 
@@ -286,6 +269,7 @@ StatusOr<content::Info> ContentStore::update(const content::Info& info,
     record.updated_at = content::Clock::now();
     return txn.put(storage_->tables().blobs, key, encode(record));
   }));
+  storage_->notify_mutation(false);
   return to_info(info.digest, std::move(record));
 }
 
@@ -318,13 +302,10 @@ Status ContentStore::remove(std::string_view digest) {
   CTRD_RETURN_IF_ERROR(storage_->update([&](lmdb::Txn& txn) -> Status {
     CTRD_ASSIGN_OR_RETURN(bool existed, txn.erase(storage_->tables().blobs, keys::join(ns_, digest)));
     if (!existed) return content_not_found(digest);
-    return drop_from_lease(*storage_, txn, ns_, lease_, resource_type::kContent, digest);
+    return storage_->drop_from_lease(txn, ns_, lease_, resource_type::kContent, digest);
   }));
-  // The namespace no longer holds the blob whatever happens next; a blob the
-  // store fails to remove is only disk space, reported in the log.
-  if (Status s = storage_->release_blob(digest); !s.ok()) {
-    log::warn("remove unreferenced blob", {{"digest", std::string(digest)}, {"error", s.to_string()}});
-  }
+  // The bytes stay until a collection finds no namespace holding them.
+  storage_->notify_mutation(true);
   return Status::Ok();
 }
 
@@ -390,17 +371,14 @@ Status ContentStore::abort(std::string_view ref) {
     CTRD_RETURN_IF_ERROR(decode(*stored, ref, &ingest));
     CTRD_ASSIGN_OR_RETURN(bool erased, txn.erase(storage_->tables().ingests, key));
     (void)erased;
-    CTRD_RETURN_IF_ERROR(drop_from_lease(*storage_, txn, ns_, lease_, resource_type::kIngests, ref));
+    CTRD_RETURN_IF_ERROR(storage_->drop_from_lease(txn, ns_, lease_, resource_type::kIngests, ref));
     // Inside the transaction: if the blob store refuses, the ingest stays
     // listed and the client can retry.
     Status aborted = storage_->blobs().abort(ingest.backend_ref);
     return errdefs::IsNotFound(aborted) ? Status::Ok() : aborted;
   }));
-  if (!ingest.expected.empty()) {
-    if (Status s = storage_->release_blob(ingest.expected); !s.ok()) {
-      log::warn("release blob of aborted ingest", {{"digest", ingest.expected}, {"error", s.to_string()}});
-    }
-  }
+  // A shared blob the ingest kept alive is the collector's to judge.
+  storage_->notify_mutation(true);
   return Status::Ok();
 }
 
@@ -426,7 +404,7 @@ StatusOr<std::unique_ptr<content::Writer>> ContentStore::writer(const content::W
           // The lease still takes the blob, so a caller relying on it to
           // keep the blob alive is covered; AlreadyExists follows the commit.
           exists_here = true;
-          return hold_in_lease(*storage_, txn, ns_, lease_, resource_type::kContent, options.expected);
+          return storage_->hold_in_lease(txn, ns_, lease_, resource_type::kContent, options.expected);
         }
         if (auto info = blobs.info(options.expected);
             info.ok() && (options.total == 0 || options.total == info->size)) {
@@ -447,7 +425,7 @@ StatusOr<std::unique_ptr<content::Writer>> ContentStore::writer(const content::W
       }
       backend_ref = ingest.backend_ref;
 
-      CTRD_RETURN_IF_ERROR(hold_in_lease(*storage_, txn, ns_, lease_, resource_type::kIngests, options.ref));
+      CTRD_RETURN_IF_ERROR(storage_->hold_in_lease(txn, ns_, lease_, resource_type::kIngests, options.ref));
       // A leased ingest lives as long as its lease.
       ingest.expire_at =
           lease_.empty() ? content::Clock::now() + kUnleasedIngestLifetime : content::Clock::time_point();
@@ -488,7 +466,7 @@ void ContentStore::forget_ingest(std::string_view ref, std::string_view backend_
     if (ingest.backend_ref != backend_ref) return Status::Ok();
     CTRD_ASSIGN_OR_RETURN(bool erased, txn.erase(storage_->tables().ingests, key));
     (void)erased;
-    return drop_from_lease(*storage_, txn, ns_, lease_, resource_type::kIngests, ref);
+    return storage_->drop_from_lease(txn, ns_, lease_, resource_type::kIngests, ref);
   });
   if (!s.ok())
     log::warn("forget ingest the blob store refused", {{"ref", std::string(ref)}, {"error", s.to_string()}});

@@ -3,9 +3,11 @@
 #include <filesystem>
 #include <system_error>
 
+#include "metadata/collector.h"
 #include "metadata/content_store.h"
 #include "metadata/lmdb.h"
 #include "metadata/records.h"
+#include "metadata/snapshotter.h"
 #include "metadata/storage.h"
 
 namespace ctrd::metadata {
@@ -15,7 +17,7 @@ using errdefs::StatusOr;
 
 namespace {
 
-// Room for the tables planned in db.h and a few more.
+// Room for the tables in db.h and a few more.
 constexpr unsigned kMaxTables = 32;
 
 StatusOr<MDB_dbi> open_table(const lmdb::Txn& txn, const char* name) {
@@ -59,9 +61,21 @@ Status check_schema(lmdb::Txn& txn, MDB_dbi meta, const std::string& dir) {
 }  // namespace
 
 StatusOr<std::shared_ptr<DB>> DB::open(const std::string& dir, std::shared_ptr<content::Store> blobs,
-                                       const Options& options) {
+                                       Snapshotters snapshotters, const Options& options) {
   if (dir.empty()) return errdefs::InvalidArgument("metadata directory must not be empty");
   if (!blobs) return errdefs::InvalidArgument("metadata store needs a content store for its blobs");
+  SnapshotBackends backends;
+  for (auto& [name, snapshotter] : snapshotters) {
+    // Names are parts of row keys and of lease resource types.
+    if (name.empty() || name.size() > keys::kMaxSnapshotterNameLength ||
+        name.find(keys::kSeparator) != std::string::npos || name.find('/') != std::string::npos) {
+      return errdefs::InvalidArgument("invalid snapshotter name \"" + name + "\"");
+    }
+    if (!snapshotter) return errdefs::InvalidArgument("snapshotter \"" + name + "\" is null");
+    auto backend = std::make_unique<SnapshotBackend>();
+    backend->snapshotter = std::move(snapshotter);
+    backends.emplace(name, std::move(backend));
+  }
 
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
@@ -83,11 +97,16 @@ StatusOr<std::shared_ptr<DB>> DB::open(const std::string& dir, std::shared_ptr<c
     CTRD_ASSIGN_OR_RETURN(tables.ingests, open_table(txn, "ingests"));
     CTRD_ASSIGN_OR_RETURN(tables.leases, open_table(txn, "leases"));
     CTRD_ASSIGN_OR_RETURN(tables.lease_resources, open_table(txn, "lease_resources"));
+    CTRD_ASSIGN_OR_RETURN(tables.images, open_table(txn, "images"));
+    CTRD_ASSIGN_OR_RETURN(tables.containers, open_table(txn, "containers"));
+    CTRD_ASSIGN_OR_RETURN(tables.snapshots, open_table(txn, "snapshots"));
+    CTRD_ASSIGN_OR_RETURN(tables.snapshot_children, open_table(txn, "snapshot_children"));
     // Table handles opened in a write transaction become usable by every
     // later transaction only once it commits.
     CTRD_RETURN_IF_ERROR(txn.commit());
   }
-  auto storage = std::make_shared<Storage>(std::move(claim), std::move(env), tables, std::move(blobs), dir);
+  auto storage = std::make_shared<Storage>(std::move(claim), std::move(env), tables, std::move(blobs),
+                                           std::move(backends), dir);
   return std::shared_ptr<DB>(new DB(std::move(storage)));
 }
 
@@ -96,6 +115,32 @@ DB::~DB() = default;
 Namespaces DB::namespaces() const { return Namespaces(storage_); }
 
 Leases DB::leases(std::string ns) const { return Leases(storage_, std::move(ns)); }
+
+Images DB::images(std::string ns) const { return Images(storage_, std::move(ns)); }
+
+Containers DB::containers(std::string ns) const { return Containers(storage_, std::move(ns)); }
+
+StatusOr<std::shared_ptr<snapshots::Snapshotter>> DB::snapshotter(std::string ns, std::string_view name,
+                                                                  std::string lease) const {
+  auto it = storage_->snapshot_backends().find(name);
+  if (it == storage_->snapshot_backends().end()) {
+    return errdefs::NotFound("snapshotter not loaded: " + std::string(name) + ": not found");
+  }
+  return std::shared_ptr<snapshots::Snapshotter>(std::make_shared<NamespacedSnapshotter>(
+      storage_, std::move(ns), std::string(name), std::move(lease), *it->second));
+}
+
+std::vector<std::string> DB::snapshotter_names() const {
+  std::vector<std::string> names;
+  for (const auto& [name, backend] : storage_->snapshot_backends()) names.push_back(name);
+  return names;
+}
+
+StatusOr<GcStats> DB::garbage_collect() const { return collect_garbage(*storage_); }
+
+void DB::set_mutation_callback(std::function<void(bool deletion)> callback) const {
+  storage_->set_mutation_callback(std::move(callback));
+}
 
 std::shared_ptr<content::Store> DB::content_store(std::string ns, std::string lease) const {
   return std::make_shared<ContentStore>(storage_, std::move(ns), std::move(lease));

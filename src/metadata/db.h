@@ -20,13 +20,13 @@
 //   leases           <ns>\0<lease id>                -> {created_at, labels}
 //   lease_resources  <ns>\0<lease id>\0<type>\0<id>  -> ""   type: content | ingests | snapshots/<name>
 //
-// Values are tagged-field records (records.h) to which fields can be added
-// without a schema bump. Planned, in the same style:
 //   images           <ns>\0<name>                    -> {target, created_at, updated_at, labels}
 //   containers       <ns>\0<id>                      -> {spec, runtime, snapshot, image, ..., labels}
-//   snapshots        <ns>\0<snapshotter>\0<key>      -> {backend name, parent, created_at, ..., labels}
+//   snapshots        <ns>\0<snapshotter>\0<key>      -> {backend key, parent, created_at, ..., labels}
 //   snapshot_children <ns>\0<snapshotter>\0<parent>\0<child> -> ""
-// A table is added by opening it in DB::open; a namespace's remove() then
+//
+// Values are tagged-field records (records.h) to which fields can be added
+// without a schema bump. A table is added by opening it in DB::open; a namespace's remove() then
 // counts its rows (containerd's wording: "images", "containers",
 // `snapshots on "<name>" snapshotter`).
 //
@@ -40,10 +40,17 @@
 #include <memory>
 #include <string>
 
+#include <functional>
+#include <map>
+
 #include "content/content.h"
 #include "errdefs/errdefs.h"
+#include "metadata/containers.h"
+#include "metadata/gc.h"
+#include "metadata/images.h"
 #include "metadata/leases.h"
 #include "metadata/namespaces.h"
+#include "snapshots/snapshotter.h"
 
 namespace ctrd::metadata {
 
@@ -67,12 +74,14 @@ class DB {
   // blobs live in `blobs`. FailedPrecondition when the database's schema
   // version is newer than kSchemaVersion, or when this process already has
   // `dir` open (LMDB forbids opening one environment twice in a process).
+  using Snapshotters = std::map<std::string, std::shared_ptr<snapshots::Snapshotter>, std::less<>>;
   static errdefs::StatusOr<std::shared_ptr<DB>> open(const std::string& dir,
                                                      std::shared_ptr<content::Store> blobs,
-                                                     const Options& options);
+                                                     Snapshotters snapshotters, const Options& options);
   static errdefs::StatusOr<std::shared_ptr<DB>> open(const std::string& dir,
-                                                     std::shared_ptr<content::Store> blobs) {
-    return open(dir, std::move(blobs), Options());
+                                                     std::shared_ptr<content::Store> blobs,
+                                                     Snapshotters snapshotters = {}) {
+    return open(dir, std::move(blobs), std::move(snapshotters), Options());
   }
 
   // The environment closes once the DB and every handle obtained from it are gone.
@@ -82,15 +91,37 @@ class DB {
 
   Namespaces namespaces() const;
   Leases leases(std::string ns) const;
+  Images images(std::string ns) const;
+  Containers containers(std::string ns) const;
+
+  // Snapshotter `name` as namespace `ns` sees it (containerd's metadata
+  // snapshotter): keys and labels are per namespace and map to backend keys
+  // "<ns>/<sequence>/<key>", so the same key in two namespaces is two
+  // snapshots. Prepare/View/Commit add the snapshot to `lease` when set.
+  // Remove only forgets the namespace's record (FailedPrecondition when it
+  // has children); the backend snapshot goes at the next collection.
+  // NotFound naming the snapshotter when no such backend was given to open().
+  errdefs::StatusOr<std::shared_ptr<snapshots::Snapshotter>> snapshotter(std::string ns,
+                                                                         std::string_view name,
+                                                                         std::string lease = "") const;
+  // Names of the snapshotters given to open(), sorted.
+  std::vector<std::string> snapshotter_names() const;
+
+  // Runs a full collection now (see gc.h). Collections are serialized.
+  errdefs::StatusOr<GcStats> garbage_collect() const;
+  // Called after every committed change that may leave garbage: `deletion` is
+  // true for removals (containerd's scheduler counts both kinds). At most one
+  // callback; it must be cheap and must not call back into the DB.
+  void set_mutation_callback(std::function<void(bool deletion)> callback) const;
 
   // A content store bound to namespace `ns` and, when `lease` is not empty,
   // to that lease (containerd's metadata content store with the namespace and
   // lease taken from the request context):
   //  - info/walk/update/reader_at see only blobs `ns` holds; labels and times
   //    are per namespace. update takes field paths "labels" and "labels.<key>".
-  //  - remove drops the blob from `ns`, and from the bound lease; when no
-  //    namespace holds it and no ingest shares it, it is removed from the blob
-  //    store at once (containerd defers that to its garbage collector).
+  //  - remove drops the blob from `ns`, and from the bound lease; the blob
+  //    store keeps the bytes until the next collection finds no namespace
+  //    holding them (as containerd).
   //  - writer(): refs are per namespace. With an expected digest `ns` already
   //    holds, AlreadyExists (and the bound lease takes the blob). With one the
   //    blob store already has at the expected size, the writer starts complete

@@ -90,20 +90,23 @@ StatusOr<Lease> Leases::create(std::string_view id, const Labels& labels) {
     if (!created) return errdefs::AlreadyExists("lease " + quoted(id) + ": already exists");
     return Status::Ok();
   }));
+  storage_->notify_mutation(false);
   return Lease{std::string(id), record.created_at, std::move(record.labels)};
 }
 
 Status Leases::remove(std::string_view id) {
   CTRD_RETURN_IF_ERROR(validate_bound_namespace(ns_));
   CTRD_RETURN_IF_ERROR(validate_lease_id(id));
-  return storage_->update([&](lmdb::Txn& txn) -> Status {
+  CTRD_RETURN_IF_ERROR(storage_->update([&](lmdb::Txn& txn) -> Status {
     CTRD_ASSIGN_OR_RETURN(bool existed, txn.erase(storage_->tables().leases, keys::join(ns_, id)));
     if (!existed) return lease_not_found(id);
     CTRD_ASSIGN_OR_RETURN(size_t erased,
                           txn.erase_prefix(storage_->tables().lease_resources, keys::join(ns_, id, "")));
     (void)erased;
     return Status::Ok();
-  });
+  }));
+  storage_->notify_mutation(true);
+  return Status::Ok();
 }
 
 StatusOr<std::vector<Lease>> Leases::list(const std::vector<std::string>& filter_texts) {
@@ -128,27 +131,31 @@ StatusOr<std::vector<Lease>> Leases::list(const std::vector<std::string>& filter
 Status Leases::add_resource(std::string_view lease_id, const LeaseResource& resource) {
   CTRD_RETURN_IF_ERROR(validate_bound_namespace(ns_));
   CTRD_RETURN_IF_ERROR(validate_lease_id(lease_id));
-  return storage_->update([&](lmdb::Txn& txn) -> Status {
+  CTRD_RETURN_IF_ERROR(storage_->update([&](lmdb::Txn& txn) -> Status {
     CTRD_RETURN_IF_ERROR(require_lease(*storage_, txn, ns_, lease_id));
     // Checked after the lease, as containerd does: an unknown lease is NotFound
     // whatever the resource.
     CTRD_RETURN_IF_ERROR(validate_resource(resource));
     return txn.put(storage_->tables().lease_resources, keys::join(ns_, lease_id, resource.type, resource.id),
                    "");
-  });
+  }));
+  storage_->notify_mutation(false);
+  return Status::Ok();
 }
 
 Status Leases::delete_resource(std::string_view lease_id, const LeaseResource& resource) {
   CTRD_RETURN_IF_ERROR(validate_bound_namespace(ns_));
   CTRD_RETURN_IF_ERROR(validate_lease_id(lease_id));
-  return storage_->update([&](lmdb::Txn& txn) -> Status {
+  CTRD_RETURN_IF_ERROR(storage_->update([&](lmdb::Txn& txn) -> Status {
     CTRD_RETURN_IF_ERROR(require_lease(*storage_, txn, ns_, lease_id));
     CTRD_RETURN_IF_ERROR(validate_resource(resource));
     CTRD_ASSIGN_OR_RETURN(bool erased, txn.erase(storage_->tables().lease_resources,
                                                  keys::join(ns_, lease_id, resource.type, resource.id)));
     (void)erased;
     return Status::Ok();
-  });
+  }));
+  storage_->notify_mutation(true);
+  return Status::Ok();
 }
 
 StatusOr<std::vector<LeaseResource>> Leases::list_resources(std::string_view lease_id) {

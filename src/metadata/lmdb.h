@@ -1,8 +1,9 @@
-// lmdb: RAII wrappers over liblmdb's C API, internal to the metadata store.
+// lmdb: RAII wrappers over liblmdb's C API, for the metadata store and the
+// snapshotters' metastores (target ctrd_lmdb).
 //
 // Env owns an MDB_env, Txn an MDB_txn (aborted on destruction unless
 // committed), Cursor an MDB_cursor. Every LMDB return code becomes an
-// errdefs::Status. Nothing outside src/metadata should include this header.
+// errdefs::Status.
 #pragma once
 
 #include <lmdb.h>

@@ -1,5 +1,7 @@
 #include "metadata/namespaces.h"
 
+#include <set>
+
 #include "identifiers/identifiers.h"
 #include "log/log.h"
 #include "metadata/labels.h"
@@ -108,15 +110,27 @@ Status Namespaces::remove(std::string_view name) {
   // No write path accepts an invalid name, so such a namespace cannot exist.
   if (!identifiers::validate(name).ok()) return not_found(name);
   std::vector<std::string> backend_refs;
-  std::vector<std::string> shared_digests;
   CTRD_RETURN_IF_ERROR(storage_->update([&](lmdb::Txn& txn) -> Status {
     const Tables& tables = storage_->tables();
     std::string prefix = keys::namespace_prefix(name);
-    // Only what containerd counts keeps a namespace alive; add images,
-    // containers and snapshots here as they arrive.
+    // Only what containerd counts keeps a namespace alive, named in its order.
     std::vector<std::string> still_has;
-    CTRD_ASSIGN_OR_RETURN(bool has_blobs, txn.has_prefix(tables.blobs, prefix));
-    if (has_blobs) still_has.emplace_back("blobs");
+    for (auto [table, kind] : {std::pair{tables.images, "images"}, std::pair{tables.blobs, "blobs"},
+                               std::pair{tables.containers, "containers"}}) {
+      CTRD_ASSIGN_OR_RETURN(bool has_rows, txn.has_prefix(table, prefix));
+      if (has_rows) still_has.emplace_back(kind);
+    }
+    // Every snapshotter with rows, configured or not any more.
+    std::set<std::string, std::less<>> snapshotters;
+    CTRD_RETURN_IF_ERROR(
+        txn.scan_prefix(tables.snapshots, prefix, [&](std::string_view key, std::string_view) {
+          std::string_view rest = key.substr(prefix.size());
+          snapshotters.emplace(rest.substr(0, rest.find(keys::kSeparator)));
+          return Status::Ok();
+        }));
+    for (const auto& snapshotter : snapshotters) {
+      still_has.push_back("snapshots on " + quoted(snapshotter) + " snapshotter");
+    }
     if (!still_has.empty()) {
       std::string kinds;
       for (const auto& kind : still_has) kinds += (kinds.empty() ? "" : ", ") + kind;
@@ -132,7 +146,6 @@ Status Namespaces::remove(std::string_view name) {
           IngestRecord ingest;
           CTRD_RETURN_IF_ERROR(decode(value, key, &ingest));
           backend_refs.push_back(std::move(ingest.backend_ref));
-          if (!ingest.expected.empty()) shared_digests.push_back(std::move(ingest.expected));
           return Status::Ok();
         }));
     for (MDB_dbi table : {tables.ingests, tables.leases, tables.lease_resources}) {
@@ -150,11 +163,8 @@ Status Namespaces::remove(std::string_view name) {
                 {{"namespace", std::string(name)}, {"error", s.to_string()}});
     }
   }
-  for (const auto& digest : shared_digests) {
-    if (Status s = storage_->release_blob(digest); !s.ok()) {
-      log::warn("release blob of removed namespace", {{"digest", digest}, {"error", s.to_string()}});
-    }
-  }
+  // Blobs its shared ingests kept alive are the collector's to judge.
+  if (!backend_refs.empty()) storage_->notify_mutation(true);
   return Status::Ok();
 }
 

@@ -50,10 +50,10 @@ class Namespaces {
   // Sets one label; an empty value deletes it.
   errdefs::Status set_label(std::string_view name, std::string_view key, std::string_view value);
 
-  // FailedPrecondition `namespace "x" must be empty, but it still has blobs`
-  // while it holds anything containerd counts (blobs now; images, containers
-  // and snapshots once they exist). Leases and ingests do not count and go
-  // with the namespace, as in containerd; the namespace's ingests are also
+  // FailedPrecondition `namespace "x" must be empty, but it still has images,
+  // blobs, containers, snapshots on "native" snapshotter` (what it holds, in
+  // that order, as containerd words it). Leases and ingests do not count and
+  // go with the namespace, as in containerd; the namespace's ingests are also
   // aborted in the blob store. NotFound when it does not exist.
   errdefs::Status remove(std::string_view name);
 

@@ -21,7 +21,23 @@ enum Tag : uint64_t {
   kTagExpected = 6,
   kTagExpireAt = 7,
   kTagExpectedSize = 8,
+  kTagMediaType = 9,
+  kTagDigest = 10,
+  kTagAnnotation = 11,  // repeated; encoded as kTagLabel
+  kTagImage = 12,
+  kTagRuntimeName = 13,
+  kTagRuntimeOptions = 14,  // an Any: kTagTypeUrl, kTagValue
+  kTagSpec = 15,            // an Any
+  kTagSnapshotter = 16,
+  kTagSnapshotKey = 17,
+  kTagExtension = 18,  // repeated; varint name length, name, an Any
+  kTagTypeUrl = 19,
+  kTagValue = 20,
+  kTagBackendKey = 21,
+  kTagParent = 22,
 };
+
+std::string encode_any(const AnyRecord& any);
 
 class Encoder {
  public:
@@ -46,14 +62,31 @@ class Encoder {
   void time_field(uint64_t tag, Clock::time_point t) {
     int_field(tag, std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count());
   }
-  void labels(const Labels& labels) {
+  void labels(const Labels& labels, uint64_t tag = kTagLabel) {
     for (const auto& [key, value] : labels) {
       Encoder inner;
       inner.varint(key.size());
       inner.out_.append(key);
       inner.out_.append(value);
-      bytes_field(kTagLabel, inner.out_);
+      bytes_field(tag, inner.out_);
     }
+  }
+  void any_field(uint64_t tag, const AnyRecord& any) {
+    if (any.empty()) return;
+    bytes_field(tag, encode_any(any));
+  }
+  void extensions(const std::map<std::string, AnyRecord>& extensions) {
+    for (const auto& [name, any] : extensions) {
+      Encoder inner;
+      inner.varint(name.size());
+      inner.out_.append(name);
+      inner.out_.append(encode_any(any));
+      bytes_field(kTagExtension, inner.out_);
+    }
+  }
+  // Optional strings are left out when empty, which decodes to the same.
+  void string_field(uint64_t tag, std::string_view value) {
+    if (!value.empty()) bytes_field(tag, value);
   }
   std::string take() { return std::move(out_); }
 
@@ -90,6 +123,13 @@ class Decoder {
   std::string_view in_;
 };
 
+std::string encode_any(const AnyRecord& any) {
+  Encoder e;
+  e.bytes_field(kTagTypeUrl, any.type_url);
+  e.bytes_field(kTagValue, any.value);
+  return e.take();
+}
+
 bool decode_int(std::string_view bytes, int64_t* v) {
   Decoder d(bytes);
   uint64_t zigzag = 0;
@@ -113,6 +153,27 @@ bool decode_label(std::string_view bytes, Labels* labels) {
   if (key_size > key_and_value.size()) return false;
   (*labels)[std::string(key_and_value.substr(0, key_size))] = std::string(key_and_value.substr(key_size));
   return true;
+}
+
+bool decode_any(std::string_view bytes, AnyRecord* any) {
+  Decoder d(bytes);
+  while (!d.done()) {
+    uint64_t tag = 0;
+    std::string_view value;
+    if (!d.field(&tag, &value)) return false;
+    if (tag == kTagTypeUrl) any->type_url = value;
+    if (tag == kTagValue) any->value = value;
+  }
+  return true;
+}
+
+bool decode_extension(std::string_view bytes, std::map<std::string, AnyRecord>* extensions) {
+  Decoder d(bytes);
+  uint64_t name_size = 0;
+  if (!d.varint(&name_size)) return false;
+  std::string_view rest = d.rest();
+  if (name_size > rest.size()) return false;
+  return decode_any(rest.substr(name_size), &(*extensions)[std::string(rest.substr(0, name_size))]);
 }
 
 // Calls `on_field` for each field; DataLoss when the framing is broken or a
@@ -221,6 +282,125 @@ Status decode(std::string_view bytes, std::string_view what, LeaseRecord* record
         return decode_label(value, &record->labels);
       case kTagCreatedAt:
         return decode_time(value, &record->created_at);
+      default:
+        return true;
+    }
+  });
+}
+
+std::string encode(const ImageRecord& record) {
+  Encoder e;
+  e.bytes_field(kTagMediaType, record.media_type);
+  e.bytes_field(kTagDigest, record.digest);
+  e.int_field(kTagSize, record.size);
+  e.labels(record.annotations, kTagAnnotation);
+  e.time_field(kTagCreatedAt, record.created_at);
+  e.time_field(kTagUpdatedAt, record.updated_at);
+  e.labels(record.labels);
+  return e.take();
+}
+
+std::string encode(const ContainerRecord& record) {
+  Encoder e;
+  e.labels(record.labels);
+  e.string_field(kTagImage, record.image);
+  e.bytes_field(kTagRuntimeName, record.runtime_name);
+  e.any_field(kTagRuntimeOptions, record.runtime_options);
+  e.any_field(kTagSpec, record.spec);
+  e.string_field(kTagSnapshotter, record.snapshotter);
+  e.string_field(kTagSnapshotKey, record.snapshot_key);
+  e.time_field(kTagCreatedAt, record.created_at);
+  e.time_field(kTagUpdatedAt, record.updated_at);
+  e.extensions(record.extensions);
+  return e.take();
+}
+
+std::string encode(const SnapshotRecord& record) {
+  Encoder e;
+  e.bytes_field(kTagBackendKey, record.backend_key);
+  e.string_field(kTagParent, record.parent);
+  e.time_field(kTagCreatedAt, record.created_at);
+  e.time_field(kTagUpdatedAt, record.updated_at);
+  e.labels(record.labels);
+  return e.take();
+}
+
+Status decode(std::string_view bytes, std::string_view what, ImageRecord* record) {
+  *record = {};
+  return decode_fields(bytes, what, [&](uint64_t tag, std::string_view value) {
+    switch (tag) {
+      case kTagMediaType:
+        record->media_type = value;
+        return true;
+      case kTagDigest:
+        record->digest = value;
+        return true;
+      case kTagSize:
+        return decode_int(value, &record->size);
+      case kTagAnnotation:
+        return decode_label(value, &record->annotations);
+      case kTagCreatedAt:
+        return decode_time(value, &record->created_at);
+      case kTagUpdatedAt:
+        return decode_time(value, &record->updated_at);
+      case kTagLabel:
+        return decode_label(value, &record->labels);
+      default:
+        return true;
+    }
+  });
+}
+
+Status decode(std::string_view bytes, std::string_view what, ContainerRecord* record) {
+  *record = {};
+  return decode_fields(bytes, what, [&](uint64_t tag, std::string_view value) {
+    switch (tag) {
+      case kTagLabel:
+        return decode_label(value, &record->labels);
+      case kTagImage:
+        record->image = value;
+        return true;
+      case kTagRuntimeName:
+        record->runtime_name = value;
+        return true;
+      case kTagRuntimeOptions:
+        return decode_any(value, &record->runtime_options);
+      case kTagSpec:
+        return decode_any(value, &record->spec);
+      case kTagSnapshotter:
+        record->snapshotter = value;
+        return true;
+      case kTagSnapshotKey:
+        record->snapshot_key = value;
+        return true;
+      case kTagCreatedAt:
+        return decode_time(value, &record->created_at);
+      case kTagUpdatedAt:
+        return decode_time(value, &record->updated_at);
+      case kTagExtension:
+        return decode_extension(value, &record->extensions);
+      default:
+        return true;
+    }
+  });
+}
+
+Status decode(std::string_view bytes, std::string_view what, SnapshotRecord* record) {
+  *record = {};
+  return decode_fields(bytes, what, [&](uint64_t tag, std::string_view value) {
+    switch (tag) {
+      case kTagBackendKey:
+        record->backend_key = value;
+        return true;
+      case kTagParent:
+        record->parent = value;
+        return true;
+      case kTagCreatedAt:
+        return decode_time(value, &record->created_at);
+      case kTagUpdatedAt:
+        return decode_time(value, &record->updated_at);
+      case kTagLabel:
+        return decode_label(value, &record->labels);
       default:
         return true;
     }

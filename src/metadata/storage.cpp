@@ -41,11 +41,12 @@ DirClaim::~DirClaim() {
 }
 
 Storage::Storage(DirClaim claim, std::unique_ptr<lmdb::Env> env, Tables tables,
-                 std::shared_ptr<content::Store> blobs, std::string dir)
+                 std::shared_ptr<content::Store> blobs, SnapshotBackends backends, std::string dir)
     : claim_(std::move(claim)),
       env_(std::move(env)),
       tables_(tables),
       blobs_(std::move(blobs)),
+      backends_(std::move(backends)),
       dir_(std::move(dir)) {}
 
 Storage::~Storage() = default;
@@ -56,15 +57,43 @@ Status Storage::ensure_namespace(lmdb::Txn& txn, std::string_view ns) const {
   return txn.put(tables_.namespaces, ns, encode(NamespaceRecord{}));
 }
 
-StatusOr<uint64_t> Storage::next_ingest_sequence(lmdb::Txn& txn) const {
+StatusOr<uint64_t> Storage::next_sequence(lmdb::Txn& txn, std::string_view key) const {
   uint64_t sequence = 0;
-  CTRD_ASSIGN_OR_RETURN(auto stored, txn.get(tables_.meta, keys::kIngestSequence));
+  CTRD_ASSIGN_OR_RETURN(auto stored, txn.get(tables_.meta, key));
   if (stored && !decode_u64(*stored, &sequence)) {
-    return errdefs::DataLoss("corrupt ingest sequence in metadata database " + dir_);
+    return errdefs::DataLoss("corrupt " + std::string(key) + " in metadata database " + dir_);
   }
   ++sequence;
-  CTRD_RETURN_IF_ERROR(txn.put(tables_.meta, keys::kIngestSequence, encode_u64(sequence)));
+  CTRD_RETURN_IF_ERROR(txn.put(tables_.meta, key, encode_u64(sequence)));
   return sequence;
+}
+
+Status Storage::hold_in_lease(lmdb::Txn& txn, std::string_view ns, std::string_view lease,
+                              std::string_view type, std::string_view id) const {
+  if (lease.empty()) return Status::Ok();
+  CTRD_ASSIGN_OR_RETURN(auto record, txn.get(tables_.leases, keys::join(ns, lease)));
+  if (!record) return errdefs::NotFound("lease does not exist: " + std::string(lease));
+  return txn.put(tables_.lease_resources, keys::join(ns, lease, type, id), "");
+}
+
+Status Storage::drop_from_lease(lmdb::Txn& txn, std::string_view ns, std::string_view lease,
+                                std::string_view type, std::string_view id) const {
+  if (lease.empty()) return Status::Ok();
+  CTRD_ASSIGN_OR_RETURN(bool erased, txn.erase(tables_.lease_resources, keys::join(ns, lease, type, id)));
+  (void)erased;
+  return Status::Ok();
+}
+
+void Storage::notify_mutation(bool deletion) const {
+  // Called under the lock so that once set_mutation_callback returns, the
+  // replaced callback is never running nor called again.
+  std::lock_guard lock(callback_lock_);
+  if (callback_) callback_(deletion);
+}
+
+void Storage::set_mutation_callback(std::function<void(bool deletion)> callback) const {
+  std::lock_guard lock(callback_lock_);
+  callback_ = std::move(callback);
 }
 
 StatusOr<bool> Storage::blob_in_use(const lmdb::Txn& txn, std::string_view digest) const {
@@ -90,18 +119,19 @@ StatusOr<bool> Storage::blob_in_use(const lmdb::Txn& txn, std::string_view diges
   return in_use;
 }
 
-Status Storage::release_blob(std::string_view digest) const {
+StatusOr<bool> Storage::release_blob(std::string_view digest) const {
   std::unique_lock lock(blob_use_lock_);
   bool in_use = true;
   CTRD_RETURN_IF_ERROR(view([&](const lmdb::Txn& txn) -> Status {
     CTRD_ASSIGN_OR_RETURN(in_use, blob_in_use(txn, digest));
     return Status::Ok();
   }));
-  if (in_use) return Status::Ok();
+  if (in_use) return false;
   Status removed = blobs_->remove(digest);
-  if (errdefs::IsNotFound(removed)) return Status::Ok();
-  if (removed.ok()) log::debug("removed unreferenced blob", {{"digest", std::string(digest)}});
-  return removed;
+  if (errdefs::IsNotFound(removed)) return false;
+  CTRD_RETURN_IF_ERROR(removed);
+  log::debug("removed unreferenced blob", {{"digest", std::string(digest)}});
+  return true;
 }
 
 Status validate_bound_namespace(std::string_view ns) {

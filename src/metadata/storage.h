@@ -6,7 +6,10 @@
 #include <lmdb.h>
 
 #include <cstddef>
+#include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <shared_mutex>
 #include <string>
 #include <string_view>
@@ -16,6 +19,7 @@
 #include "errdefs/errdefs.h"
 #include "metadata/lmdb.h"
 #include "metadata/records.h"
+#include "snapshots/snapshotter.h"
 
 namespace ctrd::metadata {
 
@@ -27,6 +31,10 @@ struct Tables {
   MDB_dbi ingests = 0;
   MDB_dbi leases = 0;
   MDB_dbi lease_resources = 0;
+  MDB_dbi images = 0;
+  MDB_dbi containers = 0;
+  MDB_dbi snapshots = 0;
+  MDB_dbi snapshot_children = 0;
 };
 
 namespace keys {
@@ -41,9 +49,16 @@ inline constexpr size_t kMaxLeaseIdLength = 128;
 inline constexpr size_t kMaxResourceTypeLength = 64;
 inline constexpr size_t kMaxRefLength = 240;  // ingest refs, lease resource ids
 static_assert(76 + 1 + kMaxLeaseIdLength + 1 + kMaxResourceTypeLength + 1 + kMaxRefLength <= 511);
+inline constexpr size_t kMaxImageNameLength = 400;
+inline constexpr size_t kMaxSnapshotterNameLength = 64;
+// snapshot_children keys hold two snapshot keys.
+inline constexpr size_t kMaxSnapshotKeyLength = 180;
+static_assert(76 + 1 + kMaxSnapshotterNameLength + 1 + 2 * kMaxSnapshotKeyLength + 1 <= 511);
+static_assert(kMaxSnapshotKeyLength <= kMaxRefLength);  // snapshot keys are lease resource ids
 
 inline constexpr std::string_view kSchemaVersion = "schema_version";
 inline constexpr std::string_view kIngestSequence = "ingest_sequence";
+inline constexpr std::string_view kSnapshotSequence = "snapshot_sequence";
 
 template <typename... Parts>
 std::string join(std::string_view first, Parts... rest) {
@@ -74,10 +89,19 @@ class DirClaim {
   std::string dir_;
 };
 
+// A backend snapshotter and the lock that keeps the collector from judging its
+// snapshots while a namespace is between creating one in the backend and
+// recording it (held shared by changes, exclusively by the collector).
+struct SnapshotBackend {
+  std::shared_ptr<snapshots::Snapshotter> snapshotter;
+  mutable std::shared_mutex lock;
+};
+using SnapshotBackends = std::map<std::string, std::unique_ptr<SnapshotBackend>, std::less<>>;
+
 class Storage {
  public:
   Storage(DirClaim claim, std::unique_ptr<lmdb::Env> env, Tables tables,
-          std::shared_ptr<content::Store> blobs, std::string dir);
+          std::shared_ptr<content::Store> blobs, SnapshotBackends backends, std::string dir);
   ~Storage();
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
@@ -85,6 +109,7 @@ class Storage {
   const Tables& tables() const { return tables_; }
   content::Store& blobs() const { return *blobs_; }
   const std::string& dir() const { return dir_; }
+  const SnapshotBackends& snapshot_backends() const { return backends_; }
 
   errdefs::StatusOr<lmdb::Txn> read() const { return lmdb::Txn::begin_read(*env_); }
   errdefs::StatusOr<lmdb::Txn> write() const { return lmdb::Txn::begin_write(*env_); }
@@ -108,15 +133,28 @@ class Storage {
   errdefs::Status ensure_namespace(lmdb::Txn& txn, std::string_view ns) const;
 
   // A fresh, never reused number for backend ingest refs.
-  errdefs::StatusOr<uint64_t> next_ingest_sequence(lmdb::Txn& txn) const;
+  errdefs::StatusOr<uint64_t> next_ingest_sequence(lmdb::Txn& txn) const {
+    return next_sequence(txn, keys::kIngestSequence);
+  }
+  // Likewise for backend snapshot keys.
+  errdefs::StatusOr<uint64_t> next_snapshot_sequence(lmdb::Txn& txn) const {
+    return next_sequence(txn, keys::kSnapshotSequence);
+  }
+
+  // Records resource `type`/`id` under `lease` of `ns` (nothing when `lease`
+  // is empty); NotFound when the lease does not exist.
+  errdefs::Status hold_in_lease(lmdb::Txn& txn, std::string_view ns, std::string_view lease,
+                                std::string_view type, std::string_view id) const;
+  errdefs::Status drop_from_lease(lmdb::Txn& txn, std::string_view ns, std::string_view lease,
+                                  std::string_view type, std::string_view id) const;
 
   // Whether any namespace holds `digest` or any ingest shares it: the blob
   // store must then keep it.
   errdefs::StatusOr<bool> blob_in_use(const lmdb::Txn& txn, std::string_view digest) const;
 
-  // Removes `digest` from the blob store when nothing uses it any more.
-  // containerd leaves this to its garbage collector; here it happens at once.
-  errdefs::Status release_blob(std::string_view digest) const;
+  // Removes `digest` from the blob store when nothing uses it any more (the
+  // collector's last step); returns whether it removed it.
+  errdefs::StatusOr<bool> release_blob(std::string_view digest) const;
 
   // Held shared while a change that can make a blob used again (a commit, a
   // shared ingest) is decided and committed; held exclusively by release_blob
@@ -124,13 +162,26 @@ class Storage {
   // concurrent commit just started to use.
   std::shared_mutex& blob_use_lock() const { return blob_use_lock_; }
 
+  // Tells the mutation callback, if any, about a committed change.
+  void notify_mutation(bool deletion) const;
+  void set_mutation_callback(std::function<void(bool deletion)> callback) const;
+
+  // Serializes collections.
+  std::mutex& gc_lock() const { return gc_lock_; }
+
  private:
+  errdefs::StatusOr<uint64_t> next_sequence(lmdb::Txn& txn, std::string_view key) const;
+
   DirClaim claim_;  // first: released only after the environment is closed
   std::unique_ptr<lmdb::Env> env_;
   Tables tables_;
   std::shared_ptr<content::Store> blobs_;
+  SnapshotBackends backends_;
   std::string dir_;
   mutable std::shared_mutex blob_use_lock_;
+  mutable std::mutex callback_lock_;
+  mutable std::function<void(bool)> callback_;
+  mutable std::mutex gc_lock_;
 };
 
 // Checks the namespace a view is bound to, like containerd's NamespaceRequired.

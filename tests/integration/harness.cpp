@@ -1,5 +1,10 @@
 #include "harness.h"
 
+#include <sys/mount.h>
+
+#include <algorithm>
+#include <sstream>
+
 #include <fcntl.h>
 #include <openssl/evp.h>
 #include <poll.h>
@@ -75,8 +80,27 @@ TempDir::TempDir() {
 }
 
 TempDir::~TempDir() {
+  // A test that failed half-way may leave something mounted below: removing
+  // through a mount would delete what it shows, so unmount first.
+  unmount_below(path_);
   std::error_code ec;
   std::filesystem::remove_all(path_, ec);
+}
+
+void unmount_below(const std::filesystem::path& dir) {
+  std::vector<std::string> targets;
+  std::ifstream mounts("/proc/self/mounts");
+  std::string line;
+  const std::string prefix = dir.string() + "/";
+  while (std::getline(mounts, line)) {
+    std::istringstream fields(line);
+    std::string source, target;
+    fields >> source >> target;
+    if (target.rfind(prefix, 0) == 0) targets.push_back(target);
+  }
+  // Deepest first.
+  std::sort(targets.begin(), targets.end(), [](const auto& a, const auto& b) { return a.size() > b.size(); });
+  for (const auto& t : targets) ::umount2(t.c_str(), MNT_DETACH);
 }
 
 Process::Process(const std::vector<std::string>& argv, const std::string& log_path) {

@@ -30,6 +30,9 @@ class TempDir {
   std::filesystem::path path_;
 };
 
+// Detaches every mount at or below `dir` (deepest first).
+void unmount_below(const std::filesystem::path& dir);
+
 struct RunResult {
   int exit_code = -1;  // -1: killed after the timeout
   std::string out;

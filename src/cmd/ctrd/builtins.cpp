@@ -1,15 +1,23 @@
 #include "cmd/ctrd/builtins.h"
 
 #include "content/local/plugin.h"
+#include "diff/walking.h"
 #include "events/plugin.h"
+#include "gc/scheduler.h"
 #include "metadata/plugin.h"
+#include "services/containers/containers.h"
 #include "services/content/content.h"
+#include "services/diff/diff.h"
 #include "services/events/events.h"
 #include "services/healthcheck/healthcheck.h"
+#include "services/images/images.h"
 #include "services/introspection/introspection.h"
 #include "services/leases/leases.h"
 #include "services/namespaces/namespaces.h"
+#include "services/snapshots/snapshots.h"
 #include "services/version/version.h"
+#include "snapshots/native/plugin.h"
+#include "snapshots/overlay/plugin.h"
 
 namespace ctrd::cmd {
 
@@ -17,11 +25,19 @@ void register_builtins(plugin::Registry& registry) {
   // Base plugins.
   events::register_plugin(registry);
   content::local::register_plugin(registry);
+  snapshots::overlay::register_plugin(registry);
+  snapshots::native::register_plugin(registry);
   metadata::register_plugin(registry);
+  gc::register_plugin(registry);
+  diff::register_plugin(registry);
   // Services and their gRPC front ends.
   services::content::register_plugin(registry);
   services::namespaces::register_plugin(registry);
   services::leases::register_plugin(registry);
+  services::snapshots::register_plugin(registry);
+  services::diff::register_plugin(registry);
+  services::images::register_plugin(registry);
+  services::containers::register_plugin(registry);
   services::introspection::register_plugin(registry);
   services::events::register_plugin(registry);
   services::version::register_plugin(registry);

@@ -13,10 +13,12 @@
 #include <string_view>
 
 #include "content/content.h"
-#include "content/local/unique_fd.h"
 #include "errdefs/errdefs.h"
+#include "os/unique_fd.h"
 
 namespace ctrd::content::local {
+
+using os::UniqueFd;
 
 // open(2) with O_CLOEXEC; the error names `path`.
 errdefs::StatusOr<UniqueFd> open_file(const std::string& path, int flags, mode_t mode = 0);

@@ -13,10 +13,10 @@
 #include "content/local/files.h"
 #include "content/local/ingest.h"
 #include "content/local/sha256.h"
-#include "content/local/unique_fd.h"
 #include "content/local/writer.h"
 #include "filters/filters.h"
 #include "log/log.h"
+#include "os/unique_fd.h"
 
 namespace ctrd::content::local {
 namespace {

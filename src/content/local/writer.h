@@ -10,10 +10,12 @@
 #include "content/content.h"
 #include "content/local/ingest.h"
 #include "content/local/sha256.h"
-#include "content/local/unique_fd.h"
 #include "errdefs/errdefs.h"
+#include "os/unique_fd.h"
 
 namespace ctrd::content::local {
+
+using os::UniqueFd;
 
 struct OpenIngest {
   IngestPaths paths;

@@ -6,6 +6,7 @@
 #include "log/log.h"
 #include "server/grpc_context.h"
 #include "server/service.h"
+#include "server/stream.h"
 #include "server/unary.h"
 #include "services/content/content.h"
 #include "services/proto_time.h"
@@ -44,34 +45,8 @@ errdefs::Status check_digest(const std::string& digest) {
   return s;
 }
 
-// Writes a prepared list of messages, one after the other.
-template <typename Message>
-class ListWriter final : public grpc::ServerWriteReactor<Message> {
- public:
-  explicit ListWriter(std::deque<Message> messages) : messages_(std::move(messages)) { next(); }
-  void OnWriteDone(bool ok) override {
-    if (!ok) return this->Finish(grpc::Status(grpc::StatusCode::CANCELLED, "client went away"));
-    messages_.pop_front();
-    next();
-  }
-  void OnDone() override { delete this; }
-
- private:
-  void next() {
-    if (messages_.empty()) return this->Finish(grpc::Status::OK);
-    this->StartWrite(&messages_.front());
-  }
-  std::deque<Message> messages_;
-};
-
-template <typename Message>
-grpc::ServerWriteReactor<Message>* failed_stream(const errdefs::Status& s) {
-  struct Failed final : grpc::ServerWriteReactor<Message> {
-    explicit Failed(const grpc::Status& st) { this->Finish(st); }
-    void OnDone() override { delete this; }
-  };
-  return new Failed(errdefs::to_grpc(s));
-}
+using server::failed_stream;
+using server::ListWriter;
 
 // Streams [offset, offset+size) of a blob in 1 MiB messages.
 class ReadReactor final : public grpc::ServerWriteReactor<api::ReadContentResponse> {

@@ -38,10 +38,12 @@ class GrpcFrontEnd final : public server::GrpcServiceOf<api::Leases::CallbackSer
   }
   grpc::ServerUnaryReactor* Delete(grpc::CallbackServerContext* ctx, const api::DeleteRequest* req,
                                    google::protobuf::Empty*) override {
-    return server::unary(ctx, [&]() -> errdefs::Status {
-      CTRD_ASSIGN_OR_RETURN(std::string ns, server::namespace_of(*ctx));
-      return service_->remove(ns, req->id(), req->sync());
-    });
+    auto ns = server::namespace_of(*ctx);
+    if (!ns.ok()) return server::unary(ctx, [&] { return ns.status(); });
+    if (!req->sync()) return server::unary(ctx, [&] { return service_->remove(*ns, req->id(), false); });
+    // A synchronous delete waits for a collection.
+    return server::unary_blocking(
+        ctx, [service = service_, ns = *ns, id = req->id()] { return service->remove(ns, id, true); });
   }
   grpc::ServerUnaryReactor* List(grpc::CallbackServerContext* ctx, const api::ListRequest* req,
                                  api::ListResponse* resp) override {
@@ -89,10 +91,16 @@ class GrpcFrontEnd final : public server::GrpcServiceOf<api::Leases::CallbackSer
 }  // namespace
 
 void register_plugin(plugin::Registry& registry) {
-  register_service<LocalService, metadata::DB>(registry, "leases-service", plugin::type::kMetadata,
-                                               [](plugin::InitContext&, std::shared_ptr<metadata::DB> db) {
-                                                 return std::make_shared<LocalService>(std::move(db));
-                                               });
+  registry.register_plugin({
+      .type = std::string(plugin::type::kService),
+      .id = "leases-service",
+      .requirements = {std::string(plugin::type::kMetadata), std::string(plugin::type::kGC)},
+      .init = [](plugin::InitContext& ic) -> errdefs::StatusOr<plugin::Instance> {
+        CTRD_ASSIGN_OR_RETURN(auto db, ic.get<metadata::DB>(plugin::type::kMetadata));
+        CTRD_ASSIGN_OR_RETURN(auto gc, ic.get<gc::Scheduler>(plugin::type::kGC));
+        return plugin::Instance::of(std::make_shared<LocalService>(std::move(db), std::move(gc)));
+      },
+  });
   register_grpc_front_end<GrpcFrontEnd, LocalService>(registry, "leases", "leases-service");
 }
 

@@ -25,8 +25,11 @@ errdefs::StatusOr<metadata::Lease> Service::create(const std::string& ns, std::s
   return db_->leases(ns).create(id, labels);
 }
 
-errdefs::Status Service::remove(const std::string& ns, const std::string& id, bool /*sync*/) {
-  return db_->leases(ns).remove(id);
+errdefs::Status Service::remove(const std::string& ns, const std::string& id, bool sync) {
+  CTRD_RETURN_IF_ERROR(db_->leases(ns).remove(id));
+  if (!sync) return errdefs::Status::Ok();
+  auto collected = gc_->collect_now();
+  return collected.ok() ? errdefs::Status::Ok() : collected.status().with_context("garbage collection");
 }
 
 errdefs::StatusOr<std::vector<metadata::Lease>> Service::list(const std::string& ns,

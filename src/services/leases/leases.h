@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "gc/scheduler.h"
 #include "metadata/db.h"
 #include "plugin/plugin.h"
 
@@ -15,13 +16,14 @@ namespace ctrd::services::leases {
 
 class Service {
  public:
-  explicit Service(std::shared_ptr<metadata::DB> db) : db_(std::move(db)) {}
+  Service(std::shared_ptr<metadata::DB> db, std::shared_ptr<gc::Scheduler> gc)
+      : db_(std::move(db)), gc_(std::move(gc)) {}
 
   // An empty id gets a generated one, "<nanoseconds>-<random>" like containerd's.
   errdefs::StatusOr<metadata::Lease> create(const std::string& ns, std::string id,
                                             const metadata::Labels& labels);
-  // `sync` would wait for garbage collection; resources are released at once
-  // here, so both forms return after the lease is gone.
+  // With `sync`, returns once a garbage collection has released what only
+  // the lease held.
   errdefs::Status remove(const std::string& ns, const std::string& id, bool sync);
   errdefs::StatusOr<std::vector<metadata::Lease>> list(const std::string& ns,
                                                        const std::vector<std::string>& filters);
@@ -34,6 +36,7 @@ class Service {
 
  private:
   std::shared_ptr<metadata::DB> db_;
+  std::shared_ptr<gc::Scheduler> gc_;
 };
 
 void register_plugin(plugin::Registry& registry);

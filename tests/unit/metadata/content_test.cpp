@@ -251,7 +251,7 @@ TEST_F(ContentTest, WalkFilters) {
   EXPECT_EQ(calls, 1);
 }
 
-TEST_F(ContentTest, RemoveReleasesTheBlobWhenNoNamespaceHoldsIt) {
+TEST_F(ContentTest, CollectionRemovesTheBlobWhenNoNamespaceHoldsIt) {
   auto ns1 = db_->content_store("ns1");
   auto ns2 = db_->content_store("ns2");
   ASSERT_TRUE(write_blob(*ns1, "ref", "both").ok());
@@ -264,6 +264,10 @@ TEST_F(ContentTest, RemoveReleasesTheBlobWhenNoNamespaceHoldsIt) {
   EXPECT_EQ(read_all(*ns2, d), "both");
 
   ASSERT_TRUE(ns2->remove(d).ok());
+  EXPECT_TRUE(blobs_->has_blob(d)) << "the collector removes the bytes";
+  auto stats = db_->garbage_collect();
+  ASSERT_TRUE(stats.ok()) << stats.status().to_string();
+  EXPECT_EQ(stats->blobs_removed, 1u);
   EXPECT_FALSE(blobs_->has_blob(d));
   EXPECT_EQ(blobs_->removals(), 1);
   Status again = ns2->remove(d);
@@ -281,6 +285,7 @@ TEST_F(ContentTest, SharedIngestKeepsTheBlobUntilItEnds) {
   auto writer = ns2->writer({"ref", 6, d});
   ASSERT_TRUE(writer.ok());
   ASSERT_TRUE(ns1->remove(d).ok());
+  ASSERT_TRUE(db_->garbage_collect().ok());
   EXPECT_TRUE(blobs_->has_blob(d));
   ASSERT_TRUE((*writer)->commit(6, d, {}).ok());
   EXPECT_EQ(read_all(*ns2, d), "pinned");
@@ -290,8 +295,10 @@ TEST_F(ContentTest, SharedIngestKeepsTheBlobUntilItEnds) {
   auto shared = ns3->writer({"ref", 6, d});
   ASSERT_TRUE(shared.ok());
   ASSERT_TRUE(ns2->remove(d).ok());
+  ASSERT_TRUE(db_->garbage_collect().ok());
   EXPECT_TRUE(blobs_->has_blob(d));
   ASSERT_TRUE(ns3->abort("ref").ok());
+  ASSERT_TRUE(db_->garbage_collect().ok());
   EXPECT_FALSE(blobs_->has_blob(d));
 }
 

@@ -18,6 +18,7 @@
 
 #include "content/content.h"
 #include "errdefs/errdefs.h"
+#include "fake_snapshotter.h"
 #include "metadata/db.h"
 
 namespace ctrd::metadata::test_support {
@@ -268,25 +269,34 @@ inline std::string read_all(content::Store& store, const std::string& digest) {
   return out;
 }
 
-// A fresh store over a fake blob store in a temporary directory.
+// A fresh store over a fake blob store and a fake snapshotter ("fake") in a
+// temporary directory.
 class MetadataTest : public ::testing::Test {
  protected:
   void SetUp() override {
     blobs_ = std::make_shared<FakeBlobStore>();
-    auto db = DB::open(dir_.sub("metadata"), blobs_);
+    snapshotter_ = std::make_shared<FakeSnapshotter>();
+    auto db = DB::open(dir_.sub("metadata"), blobs_, {{"fake", snapshotter_}});
     ASSERT_TRUE(db.ok()) << db.status().to_string();
     db_ = *db;
   }
-  // Closes and opens the store again over the same files and blobs.
+  // Closes and opens the store again over the same files, blobs and snapshots.
   void reopen() {
     db_.reset();
-    auto db = DB::open(dir_.sub("metadata"), blobs_);
+    auto db = DB::open(dir_.sub("metadata"), blobs_, {{"fake", snapshotter_}});
     ASSERT_TRUE(db.ok()) << db.status().to_string();
     db_ = *db;
+  }
+  // The "fake" snapshotter as namespace `ns` sees it.
+  std::shared_ptr<snapshots::Snapshotter> snapshots(const std::string& ns, const std::string& lease = "") {
+    auto sn = db_->snapshotter(ns, "fake", lease);
+    EXPECT_TRUE(sn.ok()) << sn.status().to_string();
+    return sn.ok() ? *sn : nullptr;
   }
 
   TempDir dir_;  // first: removed after the database is closed
   std::shared_ptr<FakeBlobStore> blobs_;
+  std::shared_ptr<FakeSnapshotter> snapshotter_;
   std::shared_ptr<DB> db_;
 };
 

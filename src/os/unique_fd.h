@@ -1,12 +1,12 @@
-// unique_fd: sole ownership of a POSIX file descriptor for the local content
-// store, so that no error path can leak one.
+// os/unique_fd: sole ownership of a POSIX file descriptor, so that no error
+// path can leak one. Header-only; used by every module that opens files.
 #pragma once
 
 #include <unistd.h>
 
 #include <utility>
 
-namespace ctrd::content::local {
+namespace ctrd::os {
 
 class UniqueFd {
  public:
@@ -36,4 +36,4 @@ class UniqueFd {
   int fd_ = -1;
 };
 
-}  // namespace ctrd::content::local
+}  // namespace ctrd::os
