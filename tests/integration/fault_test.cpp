@@ -113,7 +113,7 @@ grpc::Status write_range(Daemon& d, const std::string& ref, int64_t total, const
 TEST(Fault, Kill9MidIngestKeepsBlobsAndIngestResumes) {
   const int64_t total = int64_t{1} << 30;  // 1 GiB, as a large layer would be
   const std::string expected = digest_of_generated(total, 1 << 20);
-  Daemon d;
+  Daemon d(without_gc());
 
   // A committed blob that must survive the crash intact.
   const int64_t small = 5 << 20;
@@ -189,7 +189,7 @@ int64_t proc_status_value(pid_t pid, const std::string& key) {
 }
 
 TEST(Load, ThousandSubscribersWithoutAThreadEach) {
-  Daemon d;
+  Daemon d(without_gc());
   const int subscribers = 1000;
   auto stub = events_api::Events::NewStub(d.channel());
   grpc::CompletionQueue cq;
@@ -252,7 +252,7 @@ TEST(Load, ThousandSubscribersWithoutAThreadEach) {
 }
 
 TEST(Load, SixtyFourClientsWritingAndListing) {
-  Daemon d;
+  Daemon d(without_gc());
   const int clients = 64;
   const int blobs_each = 8;
   std::atomic<int> failures{0};

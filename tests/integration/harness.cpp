@@ -219,6 +219,14 @@ std::unique_ptr<grpc::ClientContext> context_for(const std::string& ns, const st
   return ctx;
 }
 
+DaemonOptions without_gc() {
+  DaemonOptions o;
+  o.config =
+      "version = 2\n[plugins.\"io.containerd.gc.v1.scheduler\"]\n"
+      "  startup_delay = \"0s\"\n  mutation_threshold = 1000000000\n  deletion_threshold = 1000000000\n";
+  return o;
+}
+
 Daemon::Daemon(DaemonOptions options) : options_(std::move(options)) {
   if (!options_.config.empty()) std::ofstream(dir() / "config.toml") << options_.config;
   if (!options_.start) return;

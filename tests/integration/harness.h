@@ -73,6 +73,12 @@ struct DaemonOptions {
   bool wait_ready = true;  // wait for the first answered call in the constructor
 };
 
+// Content written without a lease or a reference is garbage, as in
+// containerd. Tests of the content store itself (which ctr writes without a
+// lease) keep the collector from running: no collection at start-up, none
+// triggered by mutations or deletions.
+DaemonOptions without_gc();
+
 // ctrd on its own temporary root, state and socket.
 class Daemon {
  public:

@@ -47,7 +47,7 @@ RunResult ingest(Daemon& d, const std::string& ns, const std::string& ref, const
 }
 
 TEST(Namespaces, CreateLabelListRemove) {
-  Daemon d;
+  Daemon d(without_gc());
   ASSERT_EQ(d.ctr({"ns", "create", "a"}).exit_code, 0);
   auto dup = d.ctr({"ns", "create", "a"});
   EXPECT_NE(dup.exit_code, 0);
@@ -66,7 +66,7 @@ TEST(Namespaces, CreateLabelListRemove) {
 }
 
 TEST(Namespaces, SurviveRestart) {
-  Daemon d;
+  Daemon d(without_gc());
   ASSERT_EQ(d.ctr({"ns", "create", "keep", "team=infra"}).exit_code, 0);
   ASSERT_EQ(d.stop(), 0);
   d.start();
@@ -75,7 +75,7 @@ TEST(Namespaces, SurviveRestart) {
 }
 
 TEST(Namespaces, RemoveWhileHoldingContentFailsClearly) {
-  Daemon d;
+  Daemon d(without_gc());
   Blob b = make_blob(d.dir(), 4096, 1);
   ASSERT_EQ(ingest(d, "full", "ref", b).exit_code, 0);
   auto rm = d.ctr({"ns", "rm", "full"});
@@ -86,7 +86,7 @@ TEST(Namespaces, RemoveWhileHoldingContentFailsClearly) {
 }
 
 TEST(Namespaces, GrpcUpdateWithFieldMaskAndBadPath) {
-  Daemon d;
+  Daemon d(without_gc());
   auto stub = ns_api::Namespaces::NewStub(d.channel());
   {
     auto ctx = context_for("");
@@ -120,7 +120,7 @@ TEST(Namespaces, GrpcUpdateWithFieldMaskAndBadPath) {
 }
 
 TEST(Content, IngestListGetLabelRemove) {
-  Daemon d;
+  Daemon d(without_gc());
   Blob b = make_blob(d.dir(), 3 << 20, 2);
   auto r = ingest(d, "a", "ref1", b);
   ASSERT_EQ(r.exit_code, 0) << r.all();
@@ -142,7 +142,7 @@ TEST(Content, IngestListGetLabelRemove) {
 }
 
 TEST(Content, WrongExpectedDigestCommitsNothingAndLeavesIngestActive) {
-  Daemon d;
+  Daemon d(without_gc());
   Blob b = make_blob(d.dir(), 1 << 20, 3);
   const std::string wrong = "sha256:" + std::string(64, '0');
   auto r = ingest(d, "a", "bad", b, wrong);
@@ -159,7 +159,7 @@ TEST(Content, WrongExpectedDigestCommitsNothingAndLeavesIngestActive) {
 }
 
 TEST(Content, VisibleOnlyInTheWritingNamespace) {
-  Daemon d;
+  Daemon d(without_gc());
   Blob b = make_blob(d.dir(), 8192, 4);
   ASSERT_EQ(ingest(d, "one", "r", b).exit_code, 0);
   EXPECT_THAT(d.ctr({"content", "ls"}, "two").out, Not(HasSubstr(b.digest)));
@@ -172,7 +172,7 @@ TEST(Content, VisibleOnlyInTheWritingNamespace) {
 }
 
 TEST(Content, RequestsWithoutNamespaceAreFailedPrecondition) {
-  Daemon d;
+  Daemon d(without_gc());
   auto stub = content_api::Content::NewStub(d.channel());
   grpc::ClientContext ctx;
   content_api::InfoRequest req;
@@ -187,7 +187,7 @@ TEST(Content, RequestsWithoutNamespaceAreFailedPrecondition) {
 }
 
 TEST(Leases, CreateListRemove) {
-  Daemon d;
+  Daemon d(without_gc());
   auto created = d.ctr({"leases", "create", "--id", "mine", "team=infra"}, "a");
   ASSERT_EQ(created.exit_code, 0) << created.all();
   auto ls = d.ctr({"leases", "ls"}, "a");
@@ -204,7 +204,7 @@ TEST(Leases, CreateListRemove) {
 }
 
 TEST(Events, CtrEventsPrintsNamespaceAndContentEvents) {
-  Daemon d;
+  Daemon d(without_gc());
   Process events({ctr_binary(), "-a", d.address(), "events"}, (d.dir() / "events.out").string());
   auto output = [&] {
     std::ifstream in(d.dir() / "events.out");
