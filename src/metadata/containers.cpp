@@ -152,9 +152,12 @@ StatusOr<std::vector<Container>> Containers::list(const std::vector<std::string>
                            [&](std::string_view key, std::string_view value) {
                              std::string_view id = key.substr(prefix.size());
                              ContainerRecord record;
-                             CTRD_RETURN_IF_ERROR(decode(value, "container " + quoted(id), &record));
+                             // The error's wording is built only when there is an error.
+                             if (Status s = decode(value, "", &record); !s.ok()) {
+                               return errdefs::DataLoss("container " + quoted(id) + ": " + s.message());
+                             }
                              Container c = from_record(id, std::move(record));
-                             if (filter->match(adapt(c))) out.push_back(std::move(c));
+                             if (filter->empty() || filter->match(adapt(c))) out.push_back(std::move(c));
                              return Status::Ok();
                            });
   }));
