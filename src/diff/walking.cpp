@@ -205,7 +205,7 @@ void register_plugin(plugin::Registry& registry) {
         std::error_code ec;
         std::filesystem::create_directories(ic.state(), ec);
         if (ec) return errdefs::FromErrno(ec.value(), "create " + ic.state());
-        ic.meta().platforms.push_back({"linux", "amd64", ""});
+        ic.meta().platforms.push_back(plugin::host_platform());
         return plugin::Instance::of<WalkingDiffer, Differ, Applier, Comparer>(
             std::make_shared<WalkingDiffer>(std::move(db), ic.state()));
       },

@@ -96,11 +96,8 @@ Status apply_fieldpaths(const Container& c, std::vector<std::string> fieldpaths,
     }
   }
   for (const auto& path : fieldpaths) {
-    if (path.starts_with("labels.")) {
-      std::string key = path.substr(std::string_view("labels.").size());
-      auto it = c.labels.find(key);
-      stored->labels[key] = it == c.labels.end() ? std::string() : it->second;
-    } else if (path.starts_with("extensions.")) {
+    if (apply_label_path(path, c.labels, &stored->labels)) continue;
+    if (path.starts_with("extensions.")) {
       std::string key = path.substr(std::string_view("extensions.").size());
       auto it = c.extensions.find(key);
       if (it == c.extensions.end()) {
@@ -108,8 +105,6 @@ Status apply_fieldpaths(const Container& c, std::vector<std::string> fieldpaths,
       } else {
         stored->extensions[key] = it->second;
       }
-    } else if (path == "labels") {
-      stored->labels = c.labels;
     } else if (path == "spec") {
       stored->spec = c.spec;
     } else if (path == "extensions") {

@@ -253,13 +253,7 @@ StatusOr<content::Info> ContentStore::update(const content::Info& info,
 
     if (fieldpaths.empty()) record.labels = info.labels;
     for (const auto& path : fieldpaths) {
-      if (path.starts_with("labels.")) {
-        std::string label = path.substr(std::string_view("labels.").size());
-        auto it = info.labels.find(label);
-        record.labels[label] = it == info.labels.end() ? std::string() : it->second;
-      } else if (path == "labels") {
-        record.labels = info.labels;
-      } else {
+      if (!apply_label_path(path, info.labels, &record.labels)) {
         return errdefs::InvalidArgument("cannot update " + quoted(path) + " field on content info " +
                                         quoted(info.digest));
       }

@@ -82,16 +82,11 @@ Status apply_fieldpaths(const Image& image, const std::vector<std::string>& fiel
     return Status::Ok();
   }
   for (const auto& path : fieldpaths) {
-    if (path.starts_with("labels.")) {
-      std::string key = path.substr(std::string_view("labels.").size());
-      auto it = image.labels.find(key);
-      stored->labels[key] = it == image.labels.end() ? std::string() : it->second;
-    } else if (path.starts_with("annotations.")) {
+    if (apply_label_path(path, image.labels, &stored->labels)) continue;
+    if (path.starts_with("annotations.")) {
       std::string key = path.substr(std::string_view("annotations.").size());
       auto it = image.target.annotations.find(key);
       stored->target.annotations[key] = it == image.target.annotations.end() ? std::string() : it->second;
-    } else if (path == "labels") {
-      stored->labels = image.labels;
     } else if (path == "target") {
       // Replaced as a unit: digest, size and media type only make sense together.
       stored->target = image.target;

@@ -32,4 +32,17 @@ std::optional<std::string> label_field(const std::vector<std::string>& fieldpath
   return it->second;
 }
 
+bool apply_label_path(std::string_view path, const content::Labels& given, content::Labels* stored) {
+  constexpr std::string_view kPrefix = "labels.";
+  if (path == "labels") {
+    *stored = given;
+    return true;
+  }
+  if (!path.starts_with(kPrefix)) return false;
+  std::string key(path.substr(kPrefix.size()));
+  auto it = given.find(key);
+  (*stored)[key] = it == given.end() ? std::string() : it->second;
+  return true;
+}
+
 }  // namespace ctrd::metadata

@@ -26,6 +26,12 @@ errdefs::Status validate_labels(const content::Labels& labels, std::string_view 
 // Empty values mean "no such label": containerd never stores them.
 void drop_empty_labels(content::Labels* labels);
 
+// Applies one update field path about labels: "labels" replaces them all with
+// `given`, "labels.<key>" sets that label from `given` (or, absent there,
+// empties it, for drop_empty_labels to remove). Returns false, changing
+// nothing, for any other path.
+bool apply_label_path(std::string_view path, const content::Labels& given, content::Labels* stored);
+
 // The value a filter sees at `fieldpath` = {"labels", part...}: the label whose
 // key is the parts joined by '.', so `labels.a.b` and `labels."a.b"` agree.
 std::optional<std::string> label_field(const std::vector<std::string>& fieldpath,

@@ -134,13 +134,7 @@ StatusOr<snapshots::Info> NamespacedSnapshotter::update(const snapshots::Info& i
     CTRD_RETURN_IF_ERROR(decode(*stored, "snapshot " + quoted(info.name), &record));
     if (fieldpaths.empty()) record.labels = info.labels;
     for (const auto& path : fieldpaths) {
-      if (path.starts_with("labels.")) {
-        std::string label = path.substr(std::string_view("labels.").size());
-        auto it = info.labels.find(label);
-        record.labels[label] = it == info.labels.end() ? std::string() : it->second;
-      } else if (path == "labels") {
-        record.labels = info.labels;
-      } else {
+      if (!apply_label_path(path, info.labels, &record.labels)) {
         return errdefs::InvalidArgument("cannot update " + quoted(path) + " field on snapshot " +
                                         quoted(info.name));
       }

@@ -190,4 +190,12 @@ errdefs::StatusOr<const Plugin*> InitContext::first_of(std::string_view type) co
   return errdefs::NotFound("no plugins registered for " + std::string(type));
 }
 
+Platform host_platform() {
+#if defined(__aarch64__)
+  return {.os = "linux", .architecture = "arm64", .variant = "v8"};
+#else
+  return {.os = "linux", .architecture = "amd64", .variant = ""};
+#endif
+}
+
 }  // namespace ctrd::plugin

@@ -142,6 +142,9 @@ struct Platform {
   bool operator==(const Platform&) const = default;
 };
 
+// The platform this daemon runs (what snapshotters and differs export).
+Platform host_platform();
+
 // What a plugin tells the world about itself, filled in during init.
 struct Meta {
   std::vector<Platform> platforms;

@@ -3,9 +3,15 @@
 // and its gRPC front end (io.containerd.grpc.v1.<x>) — written once.
 #pragma once
 
+#include <array>
 #include <functional>
 #include <memory>
 #include <string>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+#include <vector>
 
 #include "plugin/plugin.h"
 #include "server/service.h"
@@ -13,7 +19,46 @@
 namespace ctrd::services {
 
 // Registers io.containerd.service.v1.<service_id>, built by `make` from the
-// first initialized plugin of `requirement`.
+// first initialized plugin of each of `requirements` (one per Dependency, in order).
+template <typename Service, typename... Dependencies>
+void register_service(
+    plugin::Registry& registry, std::string service_id,
+    std::array<std::string_view, sizeof...(Dependencies)> requirements,
+    std::type_identity_t<
+        std::function<std::shared_ptr<Service>(plugin::InitContext&, std::shared_ptr<Dependencies>...)>>
+        make) {
+  std::vector<std::string> types(requirements.begin(), requirements.end());
+  registry.register_plugin({
+      .type = std::string(plugin::type::kService),
+      .id = std::move(service_id),
+      .requirements = types,
+      .init = [types,
+               make = std::move(make)](plugin::InitContext& ic) -> errdefs::StatusOr<plugin::Instance> {
+        std::tuple<std::shared_ptr<Dependencies>...> dependencies;
+        errdefs::Status missing;
+        [&]<size_t... I>(std::index_sequence<I...>) {
+          (
+              [&] {
+                if (!missing.ok()) return;
+                auto found = ic.get<Dependencies>(types[I]);
+                if (found.ok()) {
+                  std::get<I>(dependencies) = std::move(found).value();
+                } else {
+                  missing = found.status();
+                }
+              }(),
+              ...);
+        }
+        (std::index_sequence_for<Dependencies...>());
+        if (!missing.ok()) return missing;
+        return plugin::Instance::of(
+            std::apply([&](auto&&... deps) { return make(ic, std::forward<decltype(deps)>(deps)...); },
+                       std::move(dependencies)));
+      },
+  });
+}
+
+// The single-dependency form.
 template <typename Service, typename Dependency>
 void register_service(
     plugin::Registry& registry, std::string service_id, std::string_view requirement,

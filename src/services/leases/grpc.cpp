@@ -91,16 +91,11 @@ class GrpcFrontEnd final : public server::GrpcServiceOf<api::Leases::CallbackSer
 }  // namespace
 
 void register_plugin(plugin::Registry& registry) {
-  registry.register_plugin({
-      .type = std::string(plugin::type::kService),
-      .id = "leases-service",
-      .requirements = {std::string(plugin::type::kMetadata), std::string(plugin::type::kGC)},
-      .init = [](plugin::InitContext& ic) -> errdefs::StatusOr<plugin::Instance> {
-        CTRD_ASSIGN_OR_RETURN(auto db, ic.get<metadata::DB>(plugin::type::kMetadata));
-        CTRD_ASSIGN_OR_RETURN(auto gc, ic.get<gc::Scheduler>(plugin::type::kGC));
-        return plugin::Instance::of(std::make_shared<LocalService>(std::move(db), std::move(gc)));
-      },
-  });
+  register_service<LocalService, metadata::DB, gc::Scheduler>(
+      registry, "leases-service", {plugin::type::kMetadata, plugin::type::kGC},
+      [](plugin::InitContext&, std::shared_ptr<metadata::DB> db, std::shared_ptr<gc::Scheduler> gc) {
+        return std::make_shared<LocalService>(std::move(db), std::move(gc));
+      });
   register_grpc_front_end<GrpcFrontEnd, LocalService>(registry, "leases", "leases-service");
 }
 

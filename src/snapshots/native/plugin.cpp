@@ -11,14 +11,6 @@ struct Config {
   void bind(config::Binder& b) { b.field("root_path", root_path); }
 };
 
-plugin::Platform host_platform() {
-#if defined(__aarch64__)
-  return {.os = "linux", .architecture = "arm64", .variant = "v8"};
-#else
-  return {.os = "linux", .architecture = "amd64", .variant = ""};
-#endif
-}
-
 }  // namespace
 
 void register_plugin(plugin::Registry& registry) {
@@ -29,7 +21,7 @@ void register_plugin(plugin::Registry& registry) {
       .init = [](plugin::InitContext& ic) -> errdefs::StatusOr<plugin::Instance> {
         CTRD_ASSIGN_OR_RETURN(Config config, ic.config<Config>());
         const std::string root = config.root_path.empty() ? ic.root() : config.root_path;
-        ic.meta().platforms.push_back(host_platform());
+        ic.meta().platforms.push_back(plugin::host_platform());
         CTRD_ASSIGN_OR_RETURN(auto snapshotter, NativeSnapshotter::open(root));
         CTRD_RETURN_IF_ERROR(snapshotter->cleanup());
         ic.meta().exports["root"] = root;
