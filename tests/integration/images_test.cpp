@@ -260,6 +260,30 @@ TEST(Containers, CreateListInfoLabelRemove) {
   EXPECT_FALSE(std::regex_search(d.ctr({"snapshots", "ls"}).out, c1_row)) << "rm removes the container's snapshot";
 }
 
+TEST(Snapshots, DiffOfAContainerSnapshotIsALayerOfItsChanges) {
+  Daemon d;
+  ASSERT_EQ(d.ctr({"images", "import", busybox_tar(d.dir()).string()}).exit_code, 0);
+  ASSERT_EQ(d.ctr({"containers", "create", kBusybox, "c1"}).exit_code, 0);
+  fs::path target = d.dir() / "c1-rootfs";
+  fs::create_directories(target);
+  auto mount_cmd = d.ctr({"snapshots", "mounts", target.string(), "c1"});
+  ASSERT_EQ(mount_cmd.exit_code, 0) << mount_cmd.all();
+  auto mounted = run({"/bin/sh", "-c", mount_cmd.out});
+  ASSERT_EQ(mounted.exit_code, 0) << mounted.all();
+  std::ofstream(target / "etc" / "hello") << "hello\n";
+  fs::remove(target / "bin" / "ls");
+  unmount_below(d.dir());
+
+  auto diff = d.ctr({"snapshots", "diff", "c1"});
+  ASSERT_EQ(diff.exit_code, 0) << diff.all() << d.log();
+  std::ofstream(d.dir() / "diff.tgz", std::ios::binary) << diff.out;
+  auto listing = run({"/bin/tar", "-tzvf", (d.dir() / "diff.tgz").string()});
+  ASSERT_EQ(listing.exit_code, 0) << listing.all();
+  EXPECT_THAT(listing.out, HasSubstr("etc/hello"));
+  EXPECT_THAT(listing.out, HasSubstr("bin/.wh.ls"));
+  EXPECT_THAT(listing.out, Not(HasSubstr("busybox"))) << "only what changed";
+}
+
 TEST(GarbageCollection, RemoveSyncLeavesNothingOnDisk) {
   Daemon d;
   ASSERT_EQ(d.ctr({"images", "import", busybox_tar(d.dir()).string()}).exit_code, 0);
