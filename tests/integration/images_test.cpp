@@ -289,7 +289,9 @@ TEST(Snapshots, DiffOfAContainerSnapshotIsALayerOfItsChanges) {
 TEST(GarbageCollection, RemoveSyncLeavesNothingOnDisk) {
   Daemon d;
   ASSERT_EQ(d.ctr({"images", "import", busybox_tar(d.dir()).string()}).exit_code, 0);
-  ASSERT_EQ(count_files(blobs_dir(d)), 3u);
+  // Manifest, config and layer (and, until the collector takes it, the
+  // archive's index, which nothing refers to).
+  ASSERT_GE(count_files(blobs_dir(d)), 3u);
   ASSERT_GT(count_files(snapshots_dir(d, "overlayfs")), 0u);
   auto rm = d.ctr({"images", "rm", "--sync", kBusybox});
   ASSERT_EQ(rm.exit_code, 0) << rm.all() << d.log();
