@@ -6,6 +6,8 @@
 #include <github.com/containerd/containerd/api/services/content/v1/content.grpc.pb.h>
 #include <github.com/containerd/containerd/api/services/namespaces/v1/namespace.grpc.pb.h>
 
+#include <google/protobuf/any.pb.h>
+
 #include <fstream>
 #include <random>
 #include <regex>
@@ -226,6 +228,36 @@ TEST(Events, CtrEventsPrintsNamespaceAndContentEvents) {
   EXPECT_THAT(output(), HasSubstr("/content/delete"));
   EXPECT_THAT(output(), HasSubstr("/namespaces/delete"));
   EXPECT_THAT(output(), HasSubstr(b.digest));
+}
+
+TEST(Events, CtrdPublishForwardsAnEventFromStdin) {
+  Daemon d(without_gc());
+  Process events({ctr_binary(), "-a", d.address(), "events"}, (d.dir() / "events.out").string());
+  // What a shim hands its -publish-binary: a serialized google.protobuf.Any.
+  google::protobuf::Any event;
+  event.set_type_url("containerd.events.NamespaceCreate");
+  event.set_value(std::string("\x0a\x05hello", 7));  // field 1 (name) = "hello"
+  std::ofstream(d.dir() / "event.bin", std::ios::binary) << event.SerializeAsString();
+  auto publish = [&] {
+    return run({ctrd_binary(), "--address", d.address(), "publish", "--namespace", "pub", "--topic",
+                "/test/published"},
+               std::chrono::seconds(30), (d.dir() / "event.bin").string());
+  };
+  // ctr subscribes asynchronously: publish until the subscriber has seen one (bounded).
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  std::string seen;
+  while (seen.find("/test/published") == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+    auto r = publish();
+    ASSERT_EQ(r.exit_code, 0) << r.all();
+    std::ifstream in(d.dir() / "events.out");
+    seen.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  EXPECT_THAT(seen, HasSubstr("/test/published"));
+  EXPECT_THAT(seen, HasSubstr("pub"));
+  auto no_topic = run({ctrd_binary(), "--address", d.address(), "publish", "--namespace", "pub"},
+                      std::chrono::seconds(30), (d.dir() / "event.bin").string());
+  EXPECT_NE(no_topic.exit_code, 0);
+  EXPECT_THAT(no_topic.all(), HasSubstr("topic required"));
 }
 
 }  // namespace

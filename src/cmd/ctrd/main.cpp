@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "cmd/ctrd/builtins.h"
+#include "cmd/ctrd/publish.h"
 #include "config/config.h"
 #include "log/log.h"
 #include "server/server.h"
@@ -29,6 +30,7 @@ struct Options {
   std::string config_path{config::kDefaultConfigPath};
   bool config_given = false;
   std::optional<std::string> root, state, address, log_level;
+  std::string ns, topic;             // publish
   std::vector<std::string> command;  // e.g. {"config", "default"}
   bool version = false;
   bool help = false;
@@ -40,6 +42,9 @@ Usage:
   ctrd [options]              start the daemon
   ctrd config default         print the built-in default configuration
   ctrd config dump            print the effective configuration (file, imports, defaults)
+  ctrd publish --namespace NS --topic TOPIC < event
+                              publish an event (a serialized google.protobuf.Any on
+                              stdin) to the daemon at --address, as shims do
   ctrd --version              print version and revision
 
 Options:
@@ -88,6 +93,12 @@ std::optional<Options> parse_args(int argc, char** argv, std::string& error) {
       if (!take(o.address)) return std::nullopt;
     } else if (arg == "-l" || arg == "--log-level") {
       if (!take(o.log_level)) return std::nullopt;
+    } else if (arg == "-n" || arg == "--namespace") {
+      if (!take(v)) return std::nullopt;
+      o.ns = *v;
+    } else if (arg == "--topic") {
+      if (!take(v)) return std::nullopt;
+      o.topic = *v;
     } else if (arg == "-v" || arg == "--version") {
       o.version = true;
     } else if (arg == "-h" || arg == "--help") {
@@ -232,6 +243,14 @@ int main(int argc, char** argv) {
       return 1;
     }
     return 0;
+  }
+  if (opts->command[0] == "publish" && opts->command.size() == 1) {
+    auto cfg = load_config(*opts);
+    if (!cfg.ok()) {
+      std::cerr << "ctrd: " << cfg.status().message() << "\n";
+      return 1;
+    }
+    return cmd::publish_event(cfg->server.grpc.address, opts->ns, opts->topic);
   }
   std::cerr << "ctrd: unknown command \"" << opts->command[0] << "\"\n\n" << kUsage;
   return 2;
