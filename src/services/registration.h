@@ -22,7 +22,7 @@ namespace ctrd::services {
 // first initialized plugin of each of `requirements` (one per Dependency, in order).
 template <typename Service, typename... Dependencies>
 void register_service(
-    plugin::Registry& registry, std::string service_id,
+    plugin::Registry& registry, const std::string& service_id,
     std::array<std::string_view, sizeof...(Dependencies)> requirements,
     std::type_identity_t<
         std::function<std::shared_ptr<Service>(plugin::InitContext&, std::shared_ptr<Dependencies>...)>>
@@ -30,7 +30,7 @@ void register_service(
   std::vector<std::string> types(requirements.begin(), requirements.end());
   registry.register_plugin({
       .type = std::string(plugin::type::kService),
-      .id = std::move(service_id),
+      .id = service_id,
       .requirements = types,
       .init = [types,
                make = std::move(make)](plugin::InitContext& ic) -> errdefs::StatusOr<plugin::Instance> {
@@ -61,30 +61,22 @@ void register_service(
 // The single-dependency form.
 template <typename Service, typename Dependency>
 void register_service(
-    plugin::Registry& registry, std::string service_id, std::string_view requirement,
+    plugin::Registry& registry, const std::string& service_id, std::string_view requirement,
     std::function<std::shared_ptr<Service>(plugin::InitContext&, std::shared_ptr<Dependency>)> make) {
-  registry.register_plugin({
-      .type = std::string(plugin::type::kService),
-      .id = std::move(service_id),
-      .requirements = {std::string(requirement)},
-      .init = [requirement = std::string(requirement),
-               make = std::move(make)](plugin::InitContext& ic) -> errdefs::StatusOr<plugin::Instance> {
-        CTRD_ASSIGN_OR_RETURN(auto dependency, ic.get<Dependency>(requirement));
-        return plugin::Instance::of(make(ic, std::move(dependency)));
-      },
-  });
+  register_service<Service, Dependency>(registry, service_id, std::array<std::string_view, 1>{requirement},
+                                        std::move(make));
 }
 
 // Registers io.containerd.grpc.v1.<id>: a FrontEnd (a server::GrpcService)
 // constructed from the service plugin <service_id>.
 template <typename FrontEnd, typename Service>
-void register_grpc_front_end(plugin::Registry& registry, std::string id, std::string service_id) {
+void register_grpc_front_end(plugin::Registry& registry, const std::string& id,
+                             const std::string& service_id) {
   registry.register_plugin({
       .type = std::string(plugin::type::kGRPC),
-      .id = std::move(id),
+      .id = id,
       .requirements = {std::string(plugin::type::kService)},
-      .init = [service_id =
-                   std::move(service_id)](plugin::InitContext& ic) -> errdefs::StatusOr<plugin::Instance> {
+      .init = [service_id](plugin::InitContext& ic) -> errdefs::StatusOr<plugin::Instance> {
         CTRD_ASSIGN_OR_RETURN(auto service, ic.get_by_id<Service>(plugin::type::kService, service_id));
         return plugin::Instance::of<FrontEnd, server::GrpcService>(
             std::make_shared<FrontEnd>(std::move(service)));

@@ -41,7 +41,12 @@ class Client::Impl {
                                       std::string_view request, const Metadata& metadata,
                                       std::optional<std::chrono::nanoseconds> timeout) {
     std::optional<Clock::time_point> deadline;
-    if (timeout) deadline = Clock::now() + *timeout;
+    if (timeout) {
+      if (timeout->count() <= 0)
+        return errdefs::DeadlineExceeded("ttrpc: " + std::string(service) + "/" + std::string(method) +
+                                         ": deadline exceeded before sending");
+      deadline = Clock::now() + *timeout;
+    }
 
     Pending pending;
     uint32_t id = 0;

@@ -13,6 +13,8 @@
 #include <mutex>
 #include <thread>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include "log/log.h"
 #include "ttrpc/ttrpc.h"
@@ -248,7 +250,8 @@ class Server::Impl {
     constexpr int kMaxEvents = 64;
     epoll_event events[kMaxEvents];
     while (true) {
-      const int n = ::epoll_wait(epoll_.get(), events, kMaxEvents, -1);
+      resume_listeners();
+      const int n = ::epoll_wait(epoll_.get(), events, kMaxEvents, paused_listeners_.empty() ? -1 : 100);
       if (n < 0) {
         if (errno == EINTR) continue;
         log::error("ttrpc: epoll_wait failed; server stops", {{"error", errno_text(errno)}});
@@ -272,7 +275,7 @@ class Server::Impl {
           }
         }
         if (listener >= 0) {
-          accept_all(listener);
+          accept_all(id, listener);
         } else if (conn) {
           if (events[i].events & EPOLLOUT) conn->flush();
           if (events[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) read_from(conn);
@@ -290,12 +293,18 @@ class Server::Impl {
     for (auto& [id, conn] : connections) conn->close();
   }
 
-  void accept_all(int listener) {
+  void accept_all(uint64_t id, int listener) {
     while (true) {
       os::UniqueFd fd(::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
       if (!fd.valid()) {
         if (errno == EINTR || errno == ECONNABORTED) continue;
-        if (errno != EAGAIN) log::error("ttrpc: accept failed", {{"error", errno_text(errno)}});
+        if (errno == EAGAIN) return;
+        // Out of descriptors or memory: the pending connection stays queued,
+        // so a level-triggered listener would spin; rest it for a moment.
+        log::error("ttrpc: accept failed; pausing the listener", {{"error", errno_text(errno)}});
+        epoll_event ev{.events = 0, .data = {.u64 = id}};
+        ::epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, listener, &ev);
+        paused_listeners_.emplace_back(id, Clock::now() + std::chrono::milliseconds(100));
         return;
       }
       if (options_.require_same_user) {
@@ -312,6 +321,19 @@ class Server::Impl {
       if (errdefs::Status added = add_connection_locked(std::move(fd)); !added.ok())
         log::error("ttrpc: cannot serve a connection", {{"error", added.to_string()}});
     }
+  }
+
+  void resume_listeners() {
+    const auto now = Clock::now();
+    std::erase_if(paused_listeners_, [&](const auto& paused) {
+      if (paused.second > now) return false;
+      std::lock_guard lock(mu_);
+      if (auto l = listeners_.find(paused.first); l != listeners_.end()) {
+        epoll_event ev{.events = EPOLLIN, .data = {.u64 = paused.first}};
+        ::epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, l->second.get(), &ev);
+      }
+      return true;
+    });
   }
 
   void read_from(const std::shared_ptr<Connection>& conn) {
@@ -458,7 +480,8 @@ class Server::Impl {
 
   os::UniqueFd epoll_;
   os::UniqueFd wake_;
-  std::string io_buf_;  // I/O thread's replies
+  std::string io_buf_;                                                    // I/O thread's replies
+  std::vector<std::pair<uint64_t, Clock::time_point>> paused_listeners_;  // I/O thread only
   std::thread io_thread_;
   WorkerPool pool_;
 };

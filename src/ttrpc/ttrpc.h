@@ -76,7 +76,8 @@ class Server {
   errdefs::Status serve_connection(os::UniqueFd conn);
 
   // Closes listeners and connections (callers see their calls fail), stops
-  // handlers' stop tokens and waits for running handlers to return.
+  // handlers' stop tokens and waits for running handlers to return; so it
+  // must not be called from a handler.
   void shutdown();
 
   size_t connection_count() const;

@@ -111,6 +111,10 @@ class Blocker {
     if (!cv_.wait_for(lock, seconds(10), [&] { return !outcomes_.empty(); })) return std::nullopt;
     return outcomes_.front();
   }
+  int outcome_count() {
+    std::lock_guard lock(mu_);
+    return static_cast<int>(outcomes_.size());
+  }
   void release() {
     std::lock_guard lock(mu_);
     released_ = true;
@@ -299,6 +303,23 @@ TEST_F(TtrpcTest, TheServerHandlerSeesTheCallersTimeoutAsItsDeadline) {
   EXPECT_EQ(*why, Blocker::Why::kDeadline);
   EXPECT_GE(Clock::now() - before, milliseconds(300));
   EXPECT_EQ(client->call(kService, "Echo", "still here").value(), "still here");
+}
+
+TEST_F(TtrpcTest, AnExpiredTimeoutFailsWithoutSending) {
+  auto client = connect_pair();
+  EXPECT_EQ(client->call(kService, "Block", "", {}, milliseconds(0)).status().code(),
+            Code::kDeadlineExceeded);
+  EXPECT_EQ(client->call(kService, "Block", "", {}, milliseconds(-5)).status().code(),
+            Code::kDeadlineExceeded);
+  // Had either reached the server, this would be the handler's second entry.
+  auto raw = raw_pair();
+  ASSERT_TRUE(
+      write_all(raw.get(), request_frame(1, Request{.service = std::string(kService), .method = "Block"})));
+  ASSERT_TRUE(blocker_.wait_entered(1));
+  blocker_.release();
+  auto frame = read_frame(raw.get());
+  ASSERT_TRUE(frame.has_value());
+  EXPECT_EQ(blocker_.outcome_count(), 1);
 }
 
 TEST_F(TtrpcTest, ABlockedHandlerDoesNotHoldUpOtherCalls) {
