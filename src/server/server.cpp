@@ -1,5 +1,7 @@
 #include "server/server.h"
 
+#include <fcntl.h>
+
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/security/server_credentials.h>
 #include <sys/stat.h>
@@ -188,6 +190,17 @@ Status Server::start_listeners() {
 
   CTRD_ASSIGN_OR_RETURN(ttrpc_, UnixListener::listen(config_.server.ttrpc_address(), config_.server.ttrpc.uid,
                                                      config_.server.ttrpc.gid));
+  ttrpc_server_ = std::make_unique<ttrpc::Server>();
+  for (const auto& p : plugins_->ordered()) {
+    if (!p->ok()) continue;
+    if (auto svc = p->instance().get<TtrpcService>(); svc.ok()) {
+      CTRD_RETURN_IF_ERROR((*svc)->register_ttrpc(*ttrpc_server_).with_context(p->registration().uri()));
+    }
+  }
+  // The listener keeps the socket path (and removes it); the server gets its own descriptor.
+  int listen_fd = ::fcntl(ttrpc_->fd(), F_DUPFD_CLOEXEC, 0);
+  if (listen_fd < 0) return errdefs::FromErrno(errno, "ttrpc listener");
+  CTRD_RETURN_IF_ERROR(ttrpc_server_->serve(os::UniqueFd(listen_fd)));
   log::info("serving...", {{"address", ttrpc_->path()}});
   return Status::Ok();
 }
@@ -203,6 +216,7 @@ Status Server::serve() {
       grpc_->Shutdown(std::chrono::system_clock::now());
       ::unlink(config_.server.grpc.address.c_str());  // ours: the server had bound it
     }
+    if (ttrpc_server_) ttrpc_server_->shutdown();
     ttrpc_.reset();
     return s;
   }
@@ -223,6 +237,7 @@ Status Server::serve() {
   grpc_->Wait();
   grpc_.reset();
   ::unlink(config_.server.grpc.address.c_str());
+  ttrpc_server_->shutdown();
   ttrpc_.reset();
   close_plugins();
   log::info("stopped");

@@ -16,6 +16,7 @@
 #include "config/config.h"
 #include "errdefs/errdefs.h"
 #include "plugin/plugin.h"
+#include "ttrpc/ttrpc.h"
 
 namespace grpc {
 class Server;
@@ -55,6 +56,7 @@ class Server {
   std::shared_ptr<plugin::Set> plugins_;
   std::unique_ptr<grpc::Server> grpc_;
   std::unique_ptr<UnixListener> ttrpc_;
+  std::unique_ptr<ttrpc::Server> ttrpc_server_;
 
   std::mutex mu_;
   std::condition_variable cv_;

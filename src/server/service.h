@@ -2,10 +2,13 @@
 //
 // A gRPC plugin's instance implements GrpcService; the server registers every
 // exported service on its gRPC listeners (unix socket, and TCP when set). The
-// ttRPC seam is TtrpcService, served on the ttRPC socket once that protocol lands.
+// services implementing TtrpcService are served on the ttRPC socket.
 #pragma once
 
 #include <grpcpp/server_builder.h>
+
+#include "errdefs/errdefs.h"
+#include "ttrpc/ttrpc.h"
 
 namespace ctrd::server {
 
@@ -23,9 +26,13 @@ class GrpcServiceOf : public GeneratedService, public GrpcService {
   void register_grpc(grpc::ServerBuilder& builder) override { builder.RegisterService(this); }
 };
 
+// A plugin instance that serves calls on the ttRPC socket (what shims talk
+// to) implements TtrpcService; the server registers its handlers before the
+// socket serves.
 class TtrpcService {
  public:
   virtual ~TtrpcService() = default;
+  virtual errdefs::Status register_ttrpc(ttrpc::Server& server) = 0;
 };
 
 }  // namespace ctrd::server

@@ -6,6 +6,7 @@
 #include <github.com/containerd/containerd/api/services/content/v1/content.grpc.pb.h>
 #include <github.com/containerd/containerd/api/services/namespaces/v1/namespace.grpc.pb.h>
 
+#include <github.com/containerd/containerd/api/services/ttrpc/events/v1/events.pb.h>
 #include <google/protobuf/any.pb.h>
 
 #include <fstream>
@@ -13,6 +14,7 @@
 #include <regex>
 
 #include "harness.h"
+#include "ttrpc/ttrpc.h"
 
 namespace ctrd::testing {
 namespace {
@@ -21,6 +23,7 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 
 namespace content_api = containerd::services::content::v1;
+namespace ttrpc_events = containerd::services::events::ttrpc::v1;
 namespace ns_api = containerd::services::namespaces::v1;
 
 struct Blob {
@@ -258,6 +261,36 @@ TEST(Events, CtrdPublishForwardsAnEventFromStdin) {
                       std::chrono::seconds(30), (d.dir() / "event.bin").string());
   EXPECT_NE(no_topic.exit_code, 0);
   EXPECT_THAT(no_topic.all(), HasSubstr("topic required"));
+}
+
+TEST(Events, ShimsForwardOverTtrpc) {
+  Daemon d(without_gc());
+  Process events({ctr_binary(), "-a", d.address(), "events"}, (d.dir() / "events.out").string());
+  // What containerd-shim-runc-v2 does with TTRPC_ADDRESS: Events/Forward on the ttRPC socket.
+  auto client = ttrpc::Client::connect(d.address() + ".ttrpc");
+  ASSERT_TRUE(client.ok()) << client.status().to_string();
+  ttrpc_events::ForwardRequest req;
+  auto* envelope = req.mutable_envelope();
+  envelope->set_namespace_("shimns");
+  envelope->set_topic("/tasks/exit");
+  envelope->mutable_event()->set_type_url("containerd.events.TaskExit");
+  envelope->mutable_event()->set_value(std::string("\x0a\x02t1", 4));  // container_id = "t1"
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  std::string seen;
+  while (seen.find("/tasks/exit") == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+    auto forwarded =
+        (*client)->call("containerd.services.events.ttrpc.v1.Events", "Forward", req.SerializeAsString());
+    ASSERT_TRUE(forwarded.ok()) << forwarded.status().to_string();
+    std::ifstream in(d.dir() / "events.out");
+    seen.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  EXPECT_THAT(seen, HasSubstr("/tasks/exit"));
+  EXPECT_THAT(seen, HasSubstr("shimns"));
+  auto unknown = (*client)->call("containerd.services.events.ttrpc.v1.Events", "Nope", "");
+  EXPECT_EQ(unknown.status().code(), errdefs::Code::kNotImplemented) << unknown.status().to_string();
+  auto garbage = (*client)->call("containerd.services.events.ttrpc.v1.Events", "Forward", "\xff\xff");
+  EXPECT_FALSE(garbage.ok());
+  EXPECT_EQ(d.ctr({"version"}).exit_code, 0);
 }
 
 }  // namespace

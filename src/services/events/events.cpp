@@ -1,6 +1,7 @@
 #include "services/events/events.h"
 
 #include <github.com/containerd/containerd/api/services/events/v1/events.grpc.pb.h>
+#include <github.com/containerd/containerd/api/services/ttrpc/events/v1/events.pb.h>
 #include <google/protobuf/util/time_util.h>
 #include <grpcpp/server_builder.h>
 
@@ -15,6 +16,7 @@ namespace ctrd::services::events {
 namespace {
 
 namespace api = containerd::services::events::v1;
+namespace ttrpc_api = containerd::services::events::ttrpc::v1;
 using ctrd::events::Envelope;
 using ctrd::events::Exchange;
 using ctrd::events::Subscription;
@@ -30,7 +32,9 @@ void to_proto(const Envelope& e, api::Envelope* out) {
   out->mutable_event()->set_value(e.value);
 }
 
-Envelope from_proto(const api::Envelope& e) {
+// The gRPC and ttRPC APIs each have their own Envelope message, with the same fields.
+template <typename ProtoEnvelope>
+Envelope from_proto(const ProtoEnvelope& e) {
   Envelope out;
   out.timestamp =
       std::chrono::system_clock::time_point(std::chrono::duration_cast<std::chrono::system_clock::duration>(
@@ -115,7 +119,10 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<api::Envelope> {
   bool finished_ = false;
 };
 
-class Service final : public server::GrpcServiceOf<api::Events::CallbackService> {
+// The events API on the gRPC socket, and Forward on the ttRPC socket, which is
+// how shims (given TTRPC_ADDRESS) hand the daemon their task events.
+class Service final : public server::GrpcServiceOf<api::Events::CallbackService>,
+                      public server::TtrpcService {
  public:
   explicit Service(std::shared_ptr<Exchange> exchange) : exchange_(std::move(exchange)) {}
 
@@ -145,6 +152,20 @@ class Service final : public server::GrpcServiceOf<api::Events::CallbackService>
     return new SubscribeReactor(exchange_, *sub);
   }
 
+  errdefs::Status register_ttrpc(ttrpc::Server& server) override {
+    return server.add_handler(
+        "containerd.services.events.ttrpc.v1.Events", "Forward",
+        [exchange = exchange_](const ttrpc::CallContext&,
+                               std::string_view request) -> errdefs::StatusOr<std::string> {
+          ttrpc_api::ForwardRequest req;
+          if (!req.ParseFromArray(request.data(), static_cast<int>(request.size()))) {
+            return errdefs::InvalidArgument("malformed ForwardRequest");
+          }
+          CTRD_RETURN_IF_ERROR(exchange->forward(from_proto(req.envelope())));
+          return google::protobuf::Empty().SerializeAsString();
+        });
+  }
+
  private:
   std::shared_ptr<Exchange> exchange_;
 };
@@ -157,7 +178,8 @@ void register_plugin(plugin::Registry& registry) {
       .id = "events",
       .init = [](plugin::InitContext& ic) -> errdefs::StatusOr<plugin::Instance> {
         if (!ic.events()) return errdefs::FailedPrecondition("no event exchange");
-        return plugin::Instance::of<Service, server::GrpcService>(std::make_shared<Service>(ic.events()));
+        return plugin::Instance::of<Service, server::GrpcService, server::TtrpcService>(
+            std::make_shared<Service>(ic.events()));
       },
   });
 }

@@ -1,0 +1,313 @@
+#include <errno.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstring>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+#include "log/log.h"
+#include "ttrpc/ttrpc.h"
+
+namespace ctrd::ttrpc {
+namespace {
+
+std::string_view strip_unix_scheme(std::string_view address) {
+  constexpr std::string_view kScheme = "unix://";
+  if (address.starts_with(kScheme)) address.remove_prefix(kScheme.size());
+  return address;
+}
+
+std::string errno_text(int err) { return std::strerror(err); }
+
+}  // namespace
+
+class Client::Impl {
+ public:
+  Impl(os::UniqueFd fd, std::string address, ClientOptions options)
+      : fd_(std::move(fd)), address_(std::move(address)), options_(std::move(options)) {}
+
+  ~Impl() { close(); }
+
+  void start() {
+    reader_ = std::thread([this] { read_loop(); });
+  }
+
+  errdefs::StatusOr<std::string> call(std::string_view service, std::string_view method,
+                                      std::string_view request, const Metadata& metadata,
+                                      std::optional<std::chrono::nanoseconds> timeout) {
+    std::optional<Clock::time_point> deadline;
+    if (timeout) {
+      if (timeout->count() <= 0)
+        return errdefs::DeadlineExceeded("ttrpc: " + std::string(service) + "/" + std::string(method) +
+                                         ": deadline exceeded before sending");
+      deadline = Clock::now() + *timeout;
+    }
+
+    Pending pending;
+    uint32_t id = 0;
+    {
+      std::lock_guard lock(mu_);
+      if (dead_) return unavailable_locked();
+      id = next_id_;
+      // Ids stay odd when they wrap, as client-initiated streams must be.
+      next_id_ += 2;
+      pending_.emplace(id, &pending);
+    }
+
+    if (errdefs::Status sent = send(id, service, method, request, metadata, deadline); !sent.ok()) {
+      std::lock_guard lock(mu_);
+      // A dying connection may have completed the call already.
+      if (!pending.done) pending_.erase(id);
+      return sent;
+    }
+
+    std::unique_lock lock(mu_);
+    if (deadline) {
+      if (!pending.cv.wait_until(lock, *deadline, [&] { return pending.done; })) {
+        pending_.erase(id);
+        return errdefs::DeadlineExceeded("ttrpc: " + std::string(service) + "/" + std::string(method) +
+                                         ": deadline exceeded");
+      }
+    } else {
+      pending.cv.wait(lock, [&] { return pending.done; });
+    }
+    if (!pending.status.ok()) return pending.status;
+    return std::move(pending.payload);
+  }
+
+  void close() {
+    closing_ = true;
+    // Wakes the reader's blocking recv; the descriptor stays open until the
+    // Impl is gone, so no other thread can reuse its number meanwhile.
+    ::shutdown(fd_.get(), SHUT_RDWR);
+    std::lock_guard lock(join_mu_);
+    // From on_close (the reader itself) there is nothing to wait for.
+    if (reader_.joinable() && reader_.get_id() != std::this_thread::get_id()) reader_.join();
+  }
+
+  bool closed() const {
+    std::lock_guard lock(mu_);
+    return dead_;
+  }
+
+  const std::string& address() const { return address_; }
+
+ private:
+  struct Pending {
+    std::condition_variable cv;
+    bool done = false;
+    errdefs::Status status;
+    std::string payload;
+  };
+
+  errdefs::Status unavailable_locked() const {
+    return errdefs::Unavailable("ttrpc: connection to " + address_ + " closed: " + reason_);
+  }
+
+  errdefs::Status send(uint32_t id, std::string_view service, std::string_view method,
+                       std::string_view request, const Metadata& metadata,
+                       std::optional<Clock::time_point> deadline) {
+    std::lock_guard lock(write_mu_);
+    write_buf_.clear();
+    const size_t header = begin_frame(write_buf_, id, MessageType::kRequest);
+    int64_t timeout_nano = 0;
+    if (deadline) {
+      // Zero would mean "no deadline" to the server: send at least 1ns.
+      timeout_nano = std::max<int64_t>(
+          1, std::chrono::duration_cast<std::chrono::nanoseconds>(*deadline - Clock::now()).count());
+    }
+    encode_request_append(service, method, request, timeout_nano, metadata, write_buf_);
+    if (const size_t length = finish_frame(write_buf_, header); length > kMaxMessageSize) {
+      return errdefs::ResourceExhausted(
+          "ttrpc: " + std::string(service) + "/" + std::string(method) + ": message length " +
+          std::to_string(length) + " exceeds maximum message size of " + std::to_string(kMaxMessageSize));
+    }
+
+    size_t written = 0;
+    while (written < write_buf_.size()) {
+      const ssize_t n = ::send(fd_.get(), write_buf_.data() + written, write_buf_.size() - written,
+                               MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n >= 0) {
+        written += static_cast<size_t>(n);
+        continue;
+      }
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN) {
+        const int err = errno;
+        fail_connection("write: " + errno_text(err));
+        std::lock_guard state(mu_);
+        return unavailable_locked();
+      }
+      int wait_ms = -1;
+      if (deadline) {
+        const auto left = std::chrono::ceil<std::chrono::milliseconds>(*deadline - Clock::now()).count();
+        wait_ms = static_cast<int>(std::clamp<int64_t>(left, 0, 60'000));
+        if (left <= 0) {
+          // Half a frame on the wire would corrupt every later call.
+          if (written > 0) fail_connection("write timed out mid-frame");
+          return errdefs::DeadlineExceeded("ttrpc: " + std::string(service) + "/" + std::string(method) +
+                                           ": deadline exceeded while sending");
+        }
+      }
+      pollfd p{.fd = fd_.get(), .events = POLLOUT, .revents = 0};
+      ::poll(&p, 1, wait_ms);
+    }
+    return errdefs::Status::Ok();
+  }
+
+  // Shuts the socket down; the reader then fails every pending call.
+  void fail_connection(std::string reason) {
+    {
+      std::lock_guard lock(mu_);
+      if (reason_.empty()) reason_ = std::move(reason);
+    }
+    ::shutdown(fd_.get(), SHUT_RDWR);
+  }
+
+  void complete(uint32_t id, errdefs::Status status, std::string payload) {
+    std::lock_guard lock(mu_);
+    auto it = pending_.find(id);
+    if (it == pending_.end()) {
+      // Typically a call that timed out before its answer came.
+      log::debug("ttrpc: response for an unknown stream",
+                 {{"stream", std::to_string(id)}, {"address", address_}});
+      return;
+    }
+    Pending& p = *it->second;
+    pending_.erase(it);
+    p.status = std::move(status);
+    p.payload = std::move(payload);
+    p.done = true;
+    p.cv.notify_one();
+  }
+
+  void on_frame(const FrameDecoder::Frame& frame) {
+    const uint32_t id = frame.header.stream_id;
+    if (frame.header.type != MessageType::kResponse) {
+      log::debug("ttrpc: ignoring a non-response frame",
+                 {{"stream", std::to_string(id)}, {"address", address_}});
+      return;
+    }
+    if (frame.oversized) {
+      complete(
+          id,
+          errdefs::ResourceExhausted("ttrpc: message length " + std::to_string(frame.header.length) +
+                                     " exceeds maximum message size of " + std::to_string(kMaxMessageSize)),
+          {});
+      return;
+    }
+    Response response;
+    if (errdefs::Status decoded = decode(frame.payload, response); !decoded.ok()) {
+      complete(id, errdefs::Internal(decoded.message() + " from " + address_), {});
+      return;
+    }
+    complete(id, status_from_response(response), std::move(response.payload));
+  }
+
+  void read_loop() {
+    std::string reason;
+    while (reason.empty()) {
+      constexpr size_t kReadSize = size_t{64} << 10;
+      char* buf = decoder_.prepare(kReadSize);
+      const ssize_t n = ::recv(fd_.get(), buf, kReadSize, 0);
+      if (n == 0) {
+        reason = closing_ ? "client closed" : "connection closed by peer";
+        break;
+      }
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        reason = closing_ ? "client closed" : "read: " + errno_text(errno);
+        break;
+      }
+      decoder_.commit(static_cast<size_t>(n));
+      while (true) {
+        auto frame = decoder_.next();
+        if (!frame.ok()) {
+          reason = "protocol error: " + frame.status().message();
+          log::warn("ttrpc: closing connection", {{"address", address_}, {"reason", reason}});
+          break;
+        }
+        if (!frame->has_value()) break;
+        on_frame(**frame);
+      }
+    }
+
+    {
+      std::lock_guard lock(mu_);
+      dead_ = true;
+      if (reason_.empty()) reason_ = reason;
+      const errdefs::Status failure = unavailable_locked();
+      for (auto& [id, p] : pending_) {
+        p->status = failure;
+        p->done = true;
+        p->cv.notify_one();
+      }
+      pending_.clear();
+    }
+    ::shutdown(fd_.get(), SHUT_RDWR);
+    if (options_.on_close) options_.on_close();
+  }
+
+  os::UniqueFd fd_;
+  const std::string address_;
+  ClientOptions options_;
+
+  std::mutex write_mu_;  // one frame on the wire at a time
+  std::string write_buf_;
+
+  mutable std::mutex mu_;  // everything below
+  std::unordered_map<uint32_t, Pending*> pending_;
+  uint32_t next_id_ = 1;
+  bool dead_ = false;
+  std::string reason_;
+
+  std::atomic<bool> closing_ = false;
+  std::mutex join_mu_;
+  FrameDecoder decoder_;  // reader thread only
+  std::thread reader_;
+};
+
+errdefs::StatusOr<std::unique_ptr<Client>> Client::connect(std::string_view address, ClientOptions options) {
+  const std::string_view path = strip_unix_scheme(address);
+  sockaddr_un sa{};
+  sa.sun_family = AF_UNIX;
+  if (path.empty() || path.size() >= sizeof(sa.sun_path))
+    return errdefs::InvalidArgument("ttrpc: invalid socket address \"" + std::string(address) + "\"");
+  std::memcpy(sa.sun_path, path.data(), path.size());
+
+  os::UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd.valid()) return errdefs::FromErrno(errno, "ttrpc: socket");
+  while (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&sa), sizeof(sa)) != 0) {
+    if (errno == EINTR) continue;
+    return errdefs::Unavailable("ttrpc: connect " + std::string(address) + ": " + errno_text(errno));
+  }
+  return from_fd(std::move(fd), std::string(address), std::move(options));
+}
+
+errdefs::StatusOr<std::unique_ptr<Client>> Client::from_fd(os::UniqueFd conn, std::string address,
+                                                           ClientOptions options) {
+  if (!conn.valid()) return errdefs::InvalidArgument("ttrpc: no connection for " + address);
+  auto impl = std::make_unique<Impl>(std::move(conn), std::move(address), std::move(options));
+  impl->start();
+  return std::unique_ptr<Client>(new Client(std::move(impl)));
+}
+
+Client::Client(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Client::~Client() = default;
+
+errdefs::StatusOr<std::string> Client::call(std::string_view service, std::string_view method,
+                                            std::string_view request, const Metadata& metadata,
+                                            std::optional<std::chrono::nanoseconds> timeout) {
+  return impl_->call(service, method, request, metadata, timeout);
+}
+
+void Client::close() { impl_->close(); }
+bool Client::closed() const { return impl_->closed(); }
+const std::string& Client::address() const { return impl_->address(); }
+
+}  // namespace ctrd::ttrpc

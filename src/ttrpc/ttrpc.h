@@ -1,0 +1,146 @@
+// ttrpc: containerd's ttRPC (protobuf over a unix socket, without HTTP/2),
+// compatible with github.com/containerd/ttrpc 1.1 as used by
+// containerd-shim-runc-v2. The Client talks to shims (many threads share one
+// connection, calls multiplexed by stream id); the Server answers shims
+// (e.g. events Forward) from one epoll thread for all connections, with
+// handlers run on a bounded worker pool. Unary calls only: ttRPC 1.1 has no
+// streams.
+#pragma once
+
+#include <google/protobuf/message_lite.h>
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <stop_token>
+#include <string>
+#include <string_view>
+
+#include "errdefs/errdefs.h"
+#include "os/unique_fd.h"
+#include "ttrpc/wire.h"
+
+namespace ctrd::ttrpc {
+
+// The metadata key carrying the containerd namespace (namespaces/ttrpc.go).
+inline constexpr std::string_view kNamespaceKey = "containerd-namespace-ttrpc";
+
+// The first value of `key` (keys compare case-insensitively, as Go's MD.Get).
+std::optional<std::string_view> metadata_value(const Metadata& metadata, std::string_view key);
+
+using Clock = std::chrono::steady_clock;
+
+struct CallContext {
+  std::string service;
+  std::string method;
+  Metadata metadata;
+  // From the request's timeout_nano; the handler should give up by then.
+  std::optional<Clock::time_point> deadline;
+  // Stops when the caller's connection closes or the server shuts down, so
+  // a blocked handler can return (std::condition_variable_any::wait_until
+  // takes both this and the deadline).
+  std::stop_token stop;
+};
+
+// Handlers run concurrently on the worker pool; the returned bytes are the
+// response message, the error's code and message go to the caller.
+using Handler =
+    std::function<errdefs::StatusOr<std::string>(const CallContext& ctx, std::string_view request)>;
+
+struct ServerOptions {
+  // Like containerd's ttRPC listener: only peers with our uid and gid.
+  bool require_same_user = true;
+  // Handler threads are started as calls need them, up to this many; further
+  // calls wait for one to be free.
+  size_t max_workers = 32;
+  // Requests in flight on one connection beyond this get ResourceExhausted.
+  size_t max_requests_per_connection = 1024;
+};
+
+class Server {
+ public:
+  explicit Server(ServerOptions options = {});
+  ~Server();  // shutdown()
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Before serving. AlreadyExists for a second handler of the same method.
+  errdefs::Status add_handler(std::string_view service, std::string_view method, Handler handler);
+
+  // Accepts from `listener` (a listening stream socket) on the I/O thread,
+  // which starts with the first serve; returns at once.
+  errdefs::Status serve(os::UniqueFd listener);
+  // Serves one connected socket (a socketpair end, a socket from a shim).
+  errdefs::Status serve_connection(os::UniqueFd conn);
+
+  // Closes listeners and connections (callers see their calls fail), stops
+  // handlers' stop tokens and waits for running handlers to return; so it
+  // must not be called from a handler.
+  void shutdown();
+
+  size_t connection_count() const;
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+struct ClientOptions {
+  // Called once, on the reader thread, when the connection is gone (closed
+  // by either side). It must not destroy the Client.
+  std::function<void()> on_close;
+};
+
+class Client {
+ public:
+  // `address` is a unix socket path, with or without "unix://".
+  static errdefs::StatusOr<std::unique_ptr<Client>> connect(std::string_view address,
+                                                            ClientOptions options = {});
+  // Takes a connected socket; `address` names it in errors.
+  static errdefs::StatusOr<std::unique_ptr<Client>> from_fd(os::UniqueFd conn, std::string address,
+                                                            ClientOptions options = {});
+  ~Client();  // close()
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  // Safe from any number of threads at once. Unavailable (naming the
+  // address) once the connection is gone; DeadlineExceeded after `timeout`,
+  // which is also sent to the server as the request's timeout_nano.
+  errdefs::StatusOr<std::string> call(std::string_view service, std::string_view method,
+                                      std::string_view request, const Metadata& metadata = {},
+                                      std::optional<std::chrono::nanoseconds> timeout = std::nullopt);
+
+  template <typename Resp>
+  errdefs::StatusOr<Resp> call(std::string_view service, std::string_view method,
+                               const google::protobuf::MessageLite& request, const Metadata& metadata = {},
+                               std::optional<std::chrono::nanoseconds> timeout = std::nullopt) {
+    std::string bytes;
+    if (!request.SerializeToString(&bytes))
+      return errdefs::Internal("ttrpc: cannot encode " + request.GetTypeName() + " for " +
+                               std::string(method));
+    CTRD_ASSIGN_OR_RETURN(std::string reply, call(service, method, bytes, metadata, timeout));
+    Resp response;
+    if (!response.ParseFromString(reply))
+      return errdefs::Internal("ttrpc: cannot decode " + response.GetTypeName() + " from " +
+                               std::string(method));
+    return response;
+  }
+
+  // Fails pending calls with Unavailable and joins the reader thread.
+  void close();
+  bool closed() const;
+  const std::string& address() const;
+
+ private:
+  class Impl;
+  explicit Client(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// A listening unix socket at `address` ("unix://" accepted), replacing a
+// stale socket file left by a previous run.
+errdefs::StatusOr<os::UniqueFd> listen_unix(std::string_view address);
+
+}  // namespace ctrd::ttrpc
