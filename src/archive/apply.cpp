@@ -246,7 +246,8 @@ class Applier {
       if (block.size == 0) break;
       size_t done = 0;
       while (done < block.size) {
-        const ssize_t n = ::pwrite(fd, block.data + done, block.size - done, block.offset + done);
+        const ssize_t n =
+            ::pwrite(fd, block.data + done, block.size - done, static_cast<off_t>(block.offset + done));
         if (n < 0) {
           if (errno == EINTR) continue;
           return errno_status(errno, "write", name_);
@@ -529,7 +530,9 @@ class Applier {
   errdefs::Status prune(int dir_fd, const std::string& dir_name) {
     CTRD_ASSIGN_OR_RETURN(const std::vector<std::string> names, fs::list_dir(dir_fd));
     for (const std::string& name : names) {
-      const std::string path = dir_name.empty() ? name : dir_name + "/" + name;
+      std::string path = dir_name;
+      if (!path.empty()) path += '/';
+      path += name;
       if (!applied_.contains(path)) {
         CTRD_RETURN_IF_ERROR(fs::remove_all(dir_fd, name));
         continue;
