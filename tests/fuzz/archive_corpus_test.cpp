@@ -14,6 +14,7 @@
 
 #include "archive_fuzz_entry.h"
 #include "archive_test_util.h"
+#include "corpus_main.h"
 
 namespace {
 
@@ -71,32 +72,6 @@ void run(const std::string& data) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc == 3 && std::string(argv[1]) == "--write-seeds") {
-    std::filesystem::create_directories(argv[2]);
-    for (const auto& [name, data] : seeds())
-      std::ofstream(std::string(argv[2]) + "/" + name, std::ios::binary) << data;
-    return 0;
-  }
-  size_t count = 0;
-  for (const auto& [name, data] : seeds()) {
-    run(data);
-    // Truncations of each seed reach the error paths mid-entry.
-    for (size_t cut = 1; cut < data.size(); cut += 97) run(data.substr(0, cut));
-    ++count;
-  }
-  if (argc == 2) {
-    std::error_code error;
-    for (const auto& entry : std::filesystem::directory_iterator(argv[1], error)) {
-      if (!entry.is_regular_file()) continue;
-      std::ifstream in(entry.path(), std::ios::binary);
-      run(std::string{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()});
-      ++count;
-    }
-    if (error) {
-      std::fprintf(stderr, "cannot read %s\n", argv[1]);
-      return 1;
-    }
-  }
-  std::printf("%zu archive corpus inputs passed\n", count);
-  return 0;
+  // Truncations of each seed reach the error paths mid-entry.
+  return ctrd::fuzz::corpus_main(argc, argv, "archive", seeds(), 97, run);
 }

@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "corpus_main.h"
 #include "ttrpc/wire.h"
 #include "ttrpc_fuzz_entry.h"
 
@@ -59,32 +60,6 @@ void run(const std::string& data) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc == 3 && std::string(argv[1]) == "--write-seeds") {
-    std::filesystem::create_directories(argv[2]);
-    for (const auto& [name, data] : seeds())
-      std::ofstream(std::string(argv[2]) + "/" + name, std::ios::binary) << data;
-    return 0;
-  }
-  size_t count = 0;
-  for (const auto& [name, data] : seeds()) {
-    run(data);
-    // Truncations reach the "need more bytes" paths mid-header and mid-payload.
-    for (size_t cut = 1; cut < data.size(); cut += 3) run(data.substr(0, cut));
-    ++count;
-  }
-  if (argc == 2) {
-    std::error_code error;
-    for (const auto& entry : std::filesystem::directory_iterator(argv[1], error)) {
-      if (!entry.is_regular_file()) continue;
-      std::ifstream in(entry.path(), std::ios::binary);
-      run(std::string{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()});
-      ++count;
-    }
-    if (error) {
-      std::fprintf(stderr, "cannot read %s\n", argv[1]);
-      return 1;
-    }
-  }
-  std::printf("%zu ttrpc corpus inputs passed\n", count);
-  return 0;
+  // Truncations reach the "need more bytes" paths mid-header and mid-payload.
+  return ctrd::fuzz::corpus_main(argc, argv, "ttrpc", seeds(), 3, run);
 }
