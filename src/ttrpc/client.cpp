@@ -80,6 +80,40 @@ class Client::Impl {
     return std::move(pending.payload);
   }
 
+  void call_async(std::string_view service, std::string_view method, std::string_view request,
+                  const Metadata& metadata, Client::Callback done) {
+    auto pending = std::make_unique<Pending>();
+    pending->callback = std::move(done);
+    Pending* raw = pending.get();
+    uint32_t id = 0;
+    {
+      std::unique_lock lock(mu_);
+      if (dead_) {
+        errdefs::Status failure = unavailable_locked();
+        lock.unlock();
+        raw->callback(failure);
+        return;
+      }
+      id = next_id_;
+      next_id_ += 2;
+      pending_.emplace(id, raw);
+      owned_.emplace(id, std::move(pending));
+    }
+    if (errdefs::Status sent = send(id, service, method, request, metadata, std::nullopt); !sent.ok()) {
+      std::unique_ptr<Pending> mine;
+      {
+        std::lock_guard lock(mu_);
+        // The reader may have failed it already, with the connection.
+        if (auto it = owned_.find(id); it != owned_.end()) {
+          mine = std::move(it->second);
+          owned_.erase(it);
+          pending_.erase(id);
+        }
+      }
+      if (mine) mine->callback(sent);
+    }
+  }
+
   void close() {
     closing_ = true;
     // Wakes the reader's blocking recv; the descriptor stays open until the
@@ -99,6 +133,7 @@ class Client::Impl {
 
  private:
   struct Pending {
+    Client::Callback callback;  // set for call_async: no thread waits on cv
     std::condition_variable cv;
     bool done = false;
     errdefs::Status status;
@@ -170,7 +205,7 @@ class Client::Impl {
   }
 
   void complete(uint32_t id, errdefs::Status status, std::string payload) {
-    std::lock_guard lock(mu_);
+    std::unique_lock lock(mu_);
     auto it = pending_.find(id);
     if (it == pending_.end()) {
       // Typically a call that timed out before its answer came.
@@ -180,6 +215,16 @@ class Client::Impl {
     }
     Pending& p = *it->second;
     pending_.erase(it);
+    if (p.callback) {
+      auto owned = owned_.extract(id);
+      lock.unlock();
+      if (status.ok()) {
+        p.callback(std::move(payload));
+      } else {
+        p.callback(std::move(status));
+      }
+      return;
+    }
     p.status = std::move(status);
     p.payload = std::move(payload);
     p.done = true;
@@ -237,18 +282,23 @@ class Client::Impl {
       }
     }
 
+    std::unordered_map<uint32_t, std::unique_ptr<Pending>> async_failed;
+    errdefs::Status failure;
     {
       std::lock_guard lock(mu_);
       dead_ = true;
       if (reason_.empty()) reason_ = reason;
-      const errdefs::Status failure = unavailable_locked();
+      failure = unavailable_locked();
       for (auto& [id, p] : pending_) {
+        if (p->callback) continue;
         p->status = failure;
         p->done = true;
         p->cv.notify_one();
       }
       pending_.clear();
+      async_failed.swap(owned_);
     }
+    for (auto& [id, p] : async_failed) p->callback(failure);
     ::shutdown(fd_.get(), SHUT_RDWR);
     if (options_.on_close) options_.on_close();
   }
@@ -262,6 +312,7 @@ class Client::Impl {
 
   mutable std::mutex mu_;  // everything below
   std::unordered_map<uint32_t, Pending*> pending_;
+  std::unordered_map<uint32_t, std::unique_ptr<Pending>> owned_;  // call_async's
   uint32_t next_id_ = 1;
   bool dead_ = false;
   std::string reason_;
@@ -304,6 +355,11 @@ errdefs::StatusOr<std::string> Client::call(std::string_view service, std::strin
                                             std::string_view request, const Metadata& metadata,
                                             std::optional<std::chrono::nanoseconds> timeout) {
   return impl_->call(service, method, request, metadata, timeout);
+}
+
+void Client::call_async(std::string_view service, std::string_view method, std::string_view request,
+                        const Metadata& metadata, Callback done) {
+  impl_->call_async(service, method, request, metadata, std::move(done));
 }
 
 void Client::close() { impl_->close(); }

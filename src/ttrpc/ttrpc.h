@@ -128,6 +128,14 @@ class Client {
     return response;
   }
 
+  // Sends the call and returns; `done` runs once with the reply or the error,
+  // on the connection's reader thread (or on this one if sending fails), so
+  // it must be quick. No timeout: for calls that wait for an event (a
+  // shim's Wait), where holding a thread per caller would not scale.
+  using Callback = std::function<void(errdefs::StatusOr<std::string>)>;
+  void call_async(std::string_view service, std::string_view method, std::string_view request,
+                  const Metadata& metadata, Callback done);
+
   // Fails pending calls with Unavailable and joins the reader thread.
   void close();
   bool closed() const;

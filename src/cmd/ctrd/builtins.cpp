@@ -5,6 +5,9 @@
 #include "events/plugin.h"
 #include "gc/scheduler.h"
 #include "metadata/plugin.h"
+#include "monitor/monitor.h"
+#include "runtime/restart/monitor.h"
+#include "runtime/v2/plugin.h"
 #include "services/containers/containers.h"
 #include "services/content/content.h"
 #include "services/diff/diff.h"
@@ -15,6 +18,7 @@
 #include "services/leases/leases.h"
 #include "services/namespaces/namespaces.h"
 #include "services/snapshots/snapshots.h"
+#include "services/tasks/tasks.h"
 #include "services/version/version.h"
 #include "snapshots/native/plugin.h"
 #include "snapshots/overlay/plugin.h"
@@ -30,6 +34,8 @@ void register_builtins(plugin::Registry& registry) {
   metadata::register_plugin(registry);
   gc::register_plugin(registry);
   diff::register_plugin(registry);
+  runtime::v2::register_plugin(registry);
+  monitor::register_plugin(registry);
   // Services and their gRPC front ends.
   services::content::register_plugin(registry);
   services::namespaces::register_plugin(registry);
@@ -38,6 +44,8 @@ void register_builtins(plugin::Registry& registry) {
   services::diff::register_plugin(registry);
   services::images::register_plugin(registry);
   services::containers::register_plugin(registry);
+  services::tasks::register_plugin(registry);
+  runtime::restart::register_plugin(registry);
   services::introspection::register_plugin(registry);
   services::events::register_plugin(registry);
   services::version::register_plugin(registry);

@@ -505,6 +505,37 @@ TEST_F(TtrpcTest, ClosingTheClientFailsItsPendingCalls) {
   EXPECT_EQ(blocker_.wait_outcome(), Blocker::Why::kStopped);
 }
 
+TEST_F(TtrpcTest, AsyncCallsHoldNoThreadAndCompleteOnce) {
+  auto client = connect_pair();
+  std::promise<errdefs::StatusOr<std::string>> echoed;
+  client->call_async(kService, "Echo", "async", {},
+                     [&](errdefs::StatusOr<std::string> reply) { echoed.set_value(std::move(reply)); });
+  auto reply = echoed.get_future().get();
+  ASSERT_TRUE(reply.ok()) << reply.status().to_string();
+  EXPECT_EQ(*reply, "async");
+
+  std::promise<errdefs::Status> failed;
+  client->call_async(kService, "Fail", "x", {},
+                     [&](errdefs::StatusOr<std::string> r) { failed.set_value(r.status()); });
+  EXPECT_EQ(failed.get_future().get().code(), Code::kNotFound);
+
+  // A blocked async call is failed, once, when the connection goes.
+  std::atomic<int> calls = 0;
+  std::promise<errdefs::Status> blocked;
+  client->call_async(kService, "Block", "", {}, [&](errdefs::StatusOr<std::string> r) {
+    if (calls.fetch_add(1) == 0) blocked.set_value(r.status());
+  });
+  ASSERT_TRUE(blocker_.wait_entered(1));
+  client->close();
+  EXPECT_EQ(blocked.get_future().get().code(), Code::kUnavailable);
+  EXPECT_EQ(calls.load(), 1);
+
+  // After the close, the callback runs at once with Unavailable.
+  errdefs::Status late;
+  client->call_async(kService, "Echo", "", {}, [&](errdefs::StatusOr<std::string> r) { late = r.status(); });
+  EXPECT_EQ(late.code(), Code::kUnavailable);
+}
+
 TEST_F(TtrpcTest, HandlersAreRegisteredOnceAndBeforeServing) {
   Server server;
   auto echo = [](const CallContext&, std::string_view r) -> errdefs::StatusOr<std::string> {

@@ -1,0 +1,34 @@
+// monitor: io.containerd.monitor.v1.cgroups — the tasks whose resource use
+// the daemon reports. The tasks service adds a task when it is created and
+// takes it away when it is deleted; metrics (task Stats, the cgroup
+// statistics the shim reads) are collected from this set. OOM events come
+// from the runc shim itself (it watches the cgroup), so none are made here.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "plugin/plugin.h"
+#include "runtime/v2/task_manager.h"
+
+namespace ctrd::monitor {
+
+class TaskMonitor {
+ public:
+  void monitor(std::shared_ptr<runtime::v2::Task> task);
+  void stop(const std::string& ns, const std::string& id);
+  // The monitored tasks, by namespace then id.
+  std::vector<std::shared_ptr<runtime::v2::Task>> tasks() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::pair<std::string, std::string>, std::shared_ptr<runtime::v2::Task>> tasks_;
+};
+
+void register_plugin(plugin::Registry& registry);
+
+}  // namespace ctrd::monitor

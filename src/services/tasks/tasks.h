@@ -1,0 +1,59 @@
+// services/tasks: containerd's tasks API.
+//   io.containerd.service.v1.tasks-service — tasks of the metadata store's
+//     containers, run by the runtime v2 TaskManager and watched by the task
+//     monitor;
+//   io.containerd.grpc.v1.tasks            — its gRPC front end
+//     (containerd.services.tasks.v1.Tasks).
+// The task events (/tasks/create, start, exit, delete, exec-added, ...) come
+// from the shims through the daemon's ttRPC Events/Forward, in their order;
+// this service publishes only what no shim can (a dead shim's task removed).
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "errdefs/errdefs.h"
+#include "metadata/db.h"
+#include "monitor/monitor.h"
+#include "plugin/plugin.h"
+#include "runtime/v2/task_manager.h"
+
+namespace ctrd::services::tasks {
+
+struct CreateRequest {
+  std::string container_id;
+  std::vector<mount::Mount> rootfs;  // as the client resolved them from the snapshotter
+  runtime::v2::IO io;
+  std::optional<runtime::v2::Any> options;  // task (runc) options
+  std::string runtime_path;                 // overrides the container's runtime when set
+  bool checkpoint = false;                  // restore from a checkpoint (needs CRIU)
+};
+
+class Service {
+ public:
+  Service(std::shared_ptr<metadata::DB> db, std::shared_ptr<runtime::v2::TaskManager> tasks,
+          std::shared_ptr<monitor::TaskMonitor> monitor)
+      : db_(std::move(db)), tasks_(std::move(tasks)), monitor_(std::move(monitor)) {}
+
+  // The container must exist (NotFound otherwise); AlreadyExists when it has
+  // a task. Returns the new task (created, not started).
+  errdefs::StatusOr<std::shared_ptr<runtime::v2::Task>> create(const std::string& ns, const CreateRequest& r);
+  // The container's task: NotFound "task <id> not found" when it has none,
+  // NotFound for the container when it does not exist.
+  errdefs::StatusOr<std::shared_ptr<runtime::v2::Task>> task(const std::string& ns, const std::string& id);
+  // The namespace's tasks.
+  std::vector<std::shared_ptr<runtime::v2::Task>> list(const std::string& ns);
+  // Deletes the task (its init process must have exited): its exit.
+  errdefs::StatusOr<runtime::v2::Exit> remove(const std::string& ns, const std::string& id);
+
+ private:
+  std::shared_ptr<metadata::DB> db_;
+  std::shared_ptr<runtime::v2::TaskManager> tasks_;
+  std::shared_ptr<monitor::TaskMonitor> monitor_;
+};
+
+void register_plugin(plugin::Registry& registry);
+
+}  // namespace ctrd::services::tasks
