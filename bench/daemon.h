@@ -69,6 +69,13 @@ std::optional<Cpu> cpu_seconds(pid_t pid);
 // Peak resident set (VmHWM) of the process, in MiB; 0 when unreadable.
 double peak_rss_mib(pid_t pid);
 
+// Resident set (VmRSS) of the process now, in MiB; 0 when unreadable.
+double rss_mib(pid_t pid);
+
+// Runs argv (looked up on PATH) with stdout and stderr appended to `log`;
+// returns the exit status, -1 when it could not run or was killed.
+int run_command(const std::vector<std::string>& argv, const std::string& log);
+
 // Registers a daemon as the one an interrupt must stop, for its lifetime.
 class CurrentDaemon {
  public:

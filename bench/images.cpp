@@ -30,8 +30,6 @@
 
 #include "daemon.h"
 
-extern char** environ;
-
 namespace ctrd {
 namespace {
 
@@ -40,25 +38,6 @@ namespace api = containerd::services::containers::v1;
 using Clock = std::chrono::steady_clock;
 
 constexpr std::string_view kNamespace = "bench";
-
-// Runs argv with output to `log`; returns the exit status.
-int run(const std::vector<std::string>& argv, const std::string& log) {
-  std::vector<char*> args;
-  std::vector<std::string> copy = argv;
-  for (auto& a : copy) args.push_back(a.data());
-  args.push_back(nullptr);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-  posix_spawn_file_actions_adddup2(&fa, 1, 2);
-  pid_t pid = -1;
-  int rc = posix_spawnp(&pid, args[0], &fa, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  if (rc != 0) return -1;
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
 
 struct ImportSample {
   double wall_s = 0;
@@ -70,7 +49,7 @@ std::optional<ImportSample> import_image(bench::Daemon& d, const fs::path& image
   auto before = bench::cpu_seconds(d.pid());
   const auto start = Clock::now();
   int rc =
-      run({"ctr", "-a", d.socket_path(), "-n", std::string(kNamespace), "images", "import", image.string()},
+      bench::run_command({"ctr", "-a", d.socket_path(), "-n", std::string(kNamespace), "images", "import", image.string()},
           "/dev/null");
   const double wall = std::chrono::duration<double>(Clock::now() - start).count();
   auto after = bench::cpu_seconds(d.pid());
@@ -202,7 +181,7 @@ int main(int argc, char** argv) {
     std::stringstream dirs(layers);
     for (std::string dir; std::getline(dirs, dir, ',');) mk.push_back(dir);
     std::fprintf(stderr, "building %s from %s\n", image.c_str(), layers.c_str());
-    if (run(mk, "/dev/stderr") != 0) {
+    if (bench::run_command(mk, "/dev/stderr") != 0) {
       std::cerr << "mkimage failed\n";
       return 1;
     }

@@ -15,3 +15,6 @@ if [ -x "$BUILD/bench/bench_images" ]; then
   echo "import with roots on tmpfs:"
   TMPDIR=/dev/shm "$BUILD/bench/bench_images" --rounds "${IMAGE_ROUNDS:-3}" --what import
 fi
+if [ -x "$BUILD/bench/bench_tasks" ]; then
+  "$BUILD/bench/bench_tasks" --rounds "${TASK_ROUNDS:-3}"
+fi
