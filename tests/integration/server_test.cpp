@@ -375,6 +375,43 @@ TEST(Cli, VersionAndUsage) {
   auto bad = run({ctrd_binary(), "--no-such-flag"});
   EXPECT_EQ(bad.exit_code, 2);
   EXPECT_THAT(bad.err, HasSubstr("--no-such-flag"));
+  // One clear line, not the whole usage.
+  EXPECT_EQ(std::count(bad.err.begin(), bad.err.end(), '\n'), 1) << bad.err;
+  auto help = run({ctrd_binary(), "--help"});
+  ASSERT_EQ(help.exit_code, 0);
+  for (const char* item : {"--config", "--root", "--state", "--address", "--log-level", "--version", "--help",
+                           "config default", "config dump", "config migrate", "publish"}) {
+    EXPECT_THAT(help.out, HasSubstr(item)) << item;
+  }
+  auto unknown = run({ctrd_binary(), "frobnicate"});
+  EXPECT_EQ(unknown.exit_code, 2);
+  EXPECT_THAT(unknown.err, HasSubstr("frobnicate"));
+}
+
+TEST(Cli, ConfigMigrateRewritesVersion1AsVersion2) {
+  TempDir dir;
+  const auto path = dir.path() / "v1.toml";
+  std::ofstream(path) << "version = 1\nroot = \"/srv/ctrd\"\n"
+                         "[plugins.overlayfs]\n  upperdir_label = true\n"
+                         "[plugins.scheduler]\n  pause_threshold = 0.05\n";
+  auto r = run({ctrd_binary(), "--config", path.string(), "config", "migrate"});
+  ASSERT_EQ(r.exit_code, 0) << r.all();
+  EXPECT_THAT(r.out, HasSubstr("version = 2"));
+  EXPECT_THAT(r.out, HasSubstr("root = \"/srv/ctrd\""));
+  EXPECT_THAT(r.out, HasSubstr("[plugins.\"io.containerd.snapshotter.v1.overlayfs\"]"));
+  EXPECT_THAT(r.out, HasSubstr("[plugins.\"io.containerd.gc.v1.scheduler\"]\npause_threshold = 0.05"));
+  EXPECT_THAT(r.out, Not(HasSubstr("[plugins.overlayfs]")));
+
+  // What it prints is a version 2 config the daemon reads the same way.
+  const auto migrated = dir.path() / "v2.toml";
+  std::ofstream(migrated) << r.out;
+  auto dump = run({ctrd_binary(), "--config", migrated.string(), "config", "dump"});
+  ASSERT_EQ(dump.exit_code, 0) << dump.all();
+  EXPECT_THAT(dump.out, HasSubstr("upperdir_label = true"));
+
+  auto missing = run({ctrd_binary(), "--config", (dir.path() / "none.toml").string(), "config", "migrate"});
+  EXPECT_NE(missing.exit_code, 0);
+  EXPECT_THAT(missing.err, HasSubstr("none.toml"));
 }
 
 }  // namespace

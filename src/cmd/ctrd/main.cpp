@@ -1,7 +1,7 @@
 // ctrd: a containerd-compatible container daemon.
 //
 //   ctrd [--config F] [--root D] [--state D] [--address A] [--log-level L]
-//   ctrd config default | dump
+//   ctrd config default | dump | migrate
 //   ctrd --version
 #include <signal.h>
 #include <unistd.h>
@@ -11,6 +11,7 @@
 #include <fstream>
 #include <iostream>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -42,6 +43,7 @@ Usage:
   ctrd [options]              start the daemon
   ctrd config default         print the built-in default configuration
   ctrd config dump            print the effective configuration (file, imports, defaults)
+  ctrd config migrate         print the configuration file (--config) rewritten as version 2
   ctrd publish --namespace NS --topic TOPIC < event
                               publish an event (a serialized google.protobuf.Any on
                               stdin) to the daemon at --address, as shims do
@@ -104,7 +106,7 @@ std::optional<Options> parse_args(int argc, char** argv, std::string& error) {
     } else if (arg == "-h" || arg == "--help") {
       o.help = true;
     } else if (!arg.empty() && arg[0] == '-') {
-      error = "unknown flag " + arg;
+      error = "unknown flag " + arg + " (ctrd --help lists them)";
       return std::nullopt;
     } else {
       o.command.push_back(arg);
@@ -147,6 +149,41 @@ errdefs::Status print_config(const config::LoadedConfig& cfg, const plugin::Regi
   // Basic (double-quoted) strings, as containerd prints its config.
   std::cout << toml::toml_formatter(
                    *out, toml::toml_formatter::default_flags & ~toml::format_flags::allow_literal_strings)
+            << "\n";
+  return errdefs::Status::Ok();
+}
+
+// A version 1 file keys plugin sections by id; version 2 by type and id.
+// Only what the file says is kept: defaults stay implicit.
+errdefs::Status migrate_config(const Options& o, const plugin::Registry& registry) {
+  std::ifstream in(o.config_path);
+  if (!in) return errdefs::NotFound("config file " + o.config_path + " not found");
+  std::stringstream text;
+  text << in.rdbuf();
+  CTRD_ASSIGN_OR_RETURN(toml::table table, config::parse(text.str(), o.config_path));
+  const int64_t version = table["version"].value_or<int64_t>(1);
+  if (version < 2) {
+    if (auto* plugins = table["plugins"].as_table()) {
+      toml::table renamed;
+      for (auto& [key, section] : *plugins) {
+        std::vector<std::string> uris;
+        for (const auto& r : registry.registrations())
+          if (r->id == key.str()) uris.push_back(r->uri());
+        if (uris.size() == 1) {
+          renamed.insert_or_assign(uris.front(), section);
+        } else {
+          std::cerr << "ctrd: config migrate: plugin \"" << key.str() << "\" "
+                    << (uris.empty() ? "is not known" : "is ambiguous") << "; its section is kept as is\n";
+          renamed.insert_or_assign(key.str(), section);
+        }
+      }
+      table.insert_or_assign("plugins", std::move(renamed));
+    }
+  }
+  table.insert_or_assign("version", int64_t{2});
+  std::cout << toml::toml_formatter(table, (toml::toml_formatter::default_flags |
+                                           toml::format_flags::relaxed_float_precision) &
+                                              ~toml::format_flags::allow_literal_strings)
             << "\n";
   return errdefs::Status::Ok();
 }
@@ -206,7 +243,7 @@ int main(int argc, char** argv) {
   std::string error;
   auto opts = parse_args(argc, argv, error);
   if (!opts) {
-    std::cerr << "ctrd: " << error << "\n\n" << kUsage;
+    std::cerr << "ctrd: " << error << "\n";
     return 2;
   }
   if (opts->help) {
@@ -231,11 +268,13 @@ int main(int argc, char** argv) {
     if (opts->command[1] == "default") {
       config::LoadedConfig defaults = *config::decode(toml::table{});
       s = print_config(defaults, registry);
+    } else if (opts->command[1] == "migrate") {
+      s = migrate_config(*opts, registry);
     } else if (opts->command[1] == "dump") {
       auto cfg = load_config(*opts);
       s = cfg.ok() ? print_config(*cfg, registry) : cfg.status();
     } else {
-      std::cerr << "ctrd: unknown config command \"" << opts->command[1] << "\" (want default or dump)\n";
+      std::cerr << "ctrd: unknown config command \"" << opts->command[1] << "\" (want default, dump or migrate)\n";
       return 2;
     }
     if (!s.ok()) {
@@ -252,6 +291,6 @@ int main(int argc, char** argv) {
     }
     return cmd::publish_event(cfg->server.grpc.address, opts->ns, opts->topic);
   }
-  std::cerr << "ctrd: unknown command \"" << opts->command[0] << "\"\n\n" << kUsage;
+  std::cerr << "ctrd: unknown command \"" << opts->command[0] << "\" (ctrd --help lists them)\n";
   return 2;
 }
