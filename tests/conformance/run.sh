@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # Starts ctrd on a fresh temporary root, runs the Go-client conformance
 # program against it, and stops ctrd (SIGTERM, by pid) however the run ends.
+# The tasks section runs containers from a busybox OCI tarball built here
+# with the shared mkimage.py (no network needed).
 # usage: run.sh CTRD_BINARY CONFORMANCE_BINARY [conformance flags...]
 set -euo pipefail
 
 ctrd=$1
 conformance=$2
 shift 2
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+mkimage=$here/../../../shared/testdata/mkimage.py
 
 dir=$(mktemp -d "${TMPDIR:-/tmp}/ctrd-conformance.XXXXXX")
 pid=
@@ -39,6 +44,8 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+python3 "$mkimage" --busybox "$dir/busybox.tar"
+
 "$ctrd" --root "$dir/root" --state "$dir/state" --address "$dir/ctrd.sock" --log-level info \
   >"$dir/ctrd.log" 2>&1 &
 pid=$!
@@ -56,7 +63,7 @@ for _ in $(seq 300); do
 done
 
 status=0
-"$conformance" -address "$dir/ctrd.sock" -dial-timeout 30s "$@" || status=$?
+"$conformance" -address "$dir/ctrd.sock" -dial-timeout 30s -image-tar "$dir/busybox.tar" "$@" || status=$?
 
 if ! kill -0 "$pid" 2>/dev/null; then
   echo "run.sh: ctrd exited during the run" >&2

@@ -2,7 +2,7 @@
 // containerd's own Go client (github.com/containerd/containerd, 1.6) and
 // checks the behaviours that client code relies on: the error kinds it
 // branches on (errdefs.Is*), resumable ingests, ref locking, namespace
-// isolation, leases and event delivery.
+// isolation, leases, event delivery, and running containers as tasks.
 //
 // It prints one line per check ("PASS name" / "FAIL name: why") and a closing
 // "conformance: N passed, N failed"; it exits 1 when any check fails and 2
@@ -53,6 +53,8 @@ type suite struct {
 	suffix string
 	passed int
 	failed int
+	// OCI image tarball for the tasks section; empty skips that section.
+	imageTar string
 }
 
 func (s *suite) check(name string, err error) bool {
@@ -1203,7 +1205,8 @@ func (s *suite) testEvents(ctx context.Context) {
 func main() {
 	address := flag.String("address", "", "unix socket of the daemon")
 	dialLimit := flag.Duration("dial-timeout", 30*time.Second, "how long to wait for the daemon to answer")
-	only := flag.String("run", "", "comma-separated sections to run (server,namespaces,content,leases,events); all when empty")
+	only := flag.String("run", "", "comma-separated sections to run (server,namespaces,content,leases,events,tasks); all when empty")
+	imageTar := flag.String("image-tar", "", "busybox OCI image tarball (mkimage.py --busybox) for the tasks section; skipped when empty")
 	flag.Parse()
 	if *address == "" {
 		fmt.Fprintln(os.Stderr, "usage: conformance -address SOCK")
@@ -1221,7 +1224,7 @@ func main() {
 	if _, err := rand.Read(suffix); err != nil {
 		panic(err)
 	}
-	s := &suite{client: client, cs: client.ContentStore(), suffix: hex.EncodeToString(suffix)}
+	s := &suite{client: client, cs: client.ContentStore(), suffix: hex.EncodeToString(suffix), imageTar: *imageTar}
 
 	sections := []struct {
 		name string
@@ -1232,6 +1235,7 @@ func main() {
 		{"content", s.testContent},
 		{"leases", s.testLeases},
 		{"events", s.testEvents},
+		{"tasks", s.testTasks},
 	}
 	wanted := map[string]bool{}
 	for _, n := range strings.Split(*only, ",") {
