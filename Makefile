@@ -6,7 +6,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CTRD_ARGS ?=
 
-.PHONY: all setup configure build run test unit integration asan bench format tidy clean
+.PHONY: all setup configure build run test unit integration asan bench install format tidy clean
 
 all: build
 
@@ -39,6 +39,11 @@ asan: setup
 
 bench: build
 	bash bench/run.sh
+
+# DESTDIR and PREFIX are honoured: make install DESTDIR=/tmp/x PREFIX=/usr
+PREFIX ?= /usr/local
+install: build
+	cmake --install $(BUILD) --prefix $(PREFIX)
 
 format:
 	git ls-files '*.cpp' '*.h' | xargs clang-format -i

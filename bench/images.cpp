@@ -48,9 +48,9 @@ struct ImportSample {
 std::optional<ImportSample> import_image(bench::Daemon& d, const fs::path& image, std::string* error) {
   auto before = bench::cpu_seconds(d.pid());
   const auto start = Clock::now();
-  int rc =
-      bench::run_command({"ctr", "-a", d.socket_path(), "-n", std::string(kNamespace), "images", "import", image.string()},
-          "/dev/null");
+  int rc = bench::run_command(
+      {"ctr", "-a", d.socket_path(), "-n", std::string(kNamespace), "images", "import", image.string()},
+      "/dev/null");
   const double wall = std::chrono::duration<double>(Clock::now() - start).count();
   auto after = bench::cpu_seconds(d.pid());
   if (rc != 0) {

@@ -56,7 +56,8 @@ void remove_all(bench::Daemon& d, int burst) {
   }
 }
 
-std::optional<Sample> measure(bench::Daemon& d, const fs::path& image, int runs, int burst, std::string* error) {
+std::optional<Sample> measure(bench::Daemon& d, const fs::path& image, int runs, int burst,
+                              std::string* error) {
   if (ctr(d, {"images", "import", image.string()}) != 0) {
     *error = "import failed";
     return std::nullopt;
@@ -149,9 +150,10 @@ int main(int argc, char** argv) {
         std::cerr << targets[t].name << ": " << error << "\n";
         return 1;
       }
-      std::fprintf(stderr,
-                   "round %d %-11s run --rm %6.1f ms, burst of %d %5.2f s, RSS %5.1f MiB, daemon CPU %5.2f s\n",
-                   r + 1, targets[t].name.c_str(), s->run_ms, burst, s->burst_s, s->rss_mib, s->cpu_s);
+      std::fprintf(
+          stderr,
+          "round %d %-11s run --rm %6.1f ms, burst of %d %5.2f s, RSS %5.1f MiB, daemon CPU %5.2f s\n", r + 1,
+          targets[t].name.c_str(), s->run_ms, burst, s->burst_s, s->rss_mib, s->cpu_s);
       run_ms[t].push_back(s->run_ms);
       burst_s[t].push_back(s->burst_s);
       rss[t].push_back(s->rss_mib);
@@ -167,8 +169,8 @@ int main(int argc, char** argv) {
   for (size_t t = 1; t < targets.size(); ++t) {
     std::printf("ctrd / %-10s run %.3f  burst %.3f  RSS %.3f  CPU %.3f\n", targets[t].name.c_str(),
                 bench::median(run_ms[0]) / bench::median(run_ms[t]),
-                bench::median(burst_s[0]) / bench::median(burst_s[t]), bench::median(rss[0]) / bench::median(rss[t]),
-                bench::median(cpu[0]) / bench::median(cpu[t]));
+                bench::median(burst_s[0]) / bench::median(burst_s[t]),
+                bench::median(rss[0]) / bench::median(rss[t]), bench::median(cpu[0]) / bench::median(cpu[t]));
   }
   std::error_code ec;
   fs::remove(image, ec);

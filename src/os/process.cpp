@@ -72,7 +72,8 @@ errdefs::StatusOr<std::string> look_path(const std::string& name) {
     return errdefs::NotFound(name + ": " + std::strerror(errno));
   }
   const char* path = std::getenv("PATH");
-  std::stringstream dirs(path != nullptr ? path : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+  std::stringstream dirs(path != nullptr ? path
+                                         : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
   std::string dir;
   while (std::getline(dirs, dir, ':')) {
     if (dir.empty()) continue;
@@ -115,7 +116,8 @@ errdefs::StatusOr<RunResult> run(const std::vector<std::string>& argv, const Run
   auto c_argv = c_strings(argv);
   auto c_env = c_strings(env);
   pid_t pid = 0;
-  if (const int rc = posix_spawn(&pid, program.c_str(), &setup.actions, &setup.attr, c_argv.data(), c_env.data());
+  if (const int rc =
+          posix_spawn(&pid, program.c_str(), &setup.actions, &setup.attr, c_argv.data(), c_env.data());
       rc != 0) {
     return errdefs::FromErrno(rc, "start " + program);
   }
@@ -128,13 +130,14 @@ errdefs::StatusOr<RunResult> run(const std::vector<std::string>& argv, const Run
   UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
 
   RunResult result;
-  std::string_view pending_in = options.stdin_data ? std::string_view(*options.stdin_data) : std::string_view();
+  std::string_view pending_in =
+      options.stdin_data ? std::string_view(*options.stdin_data) : std::string_view();
   if (pending_in.empty()) in.write.reset();
   for (auto* fd : {&in.write, &out.read, &err.read})
     if (fd->valid()) set_nonblocking(fd->get());
 
-  const auto deadline = options.timeout ? std::optional(std::chrono::steady_clock::now() + *options.timeout)
-                                        : std::nullopt;
+  const auto deadline =
+      options.timeout ? std::optional(std::chrono::steady_clock::now() + *options.timeout) : std::nullopt;
   bool exited = false;
   bool timed_out = false;
   auto drain = [](UniqueFd& fd, std::string& into) {
@@ -154,13 +157,26 @@ errdefs::StatusOr<RunResult> run(const std::vector<std::string>& argv, const Run
     pollfd fds[4];
     int n = 0;
     int idx_in = -1, idx_out = -1, idx_err = -1, idx_pid = -1;
-    if (in.write.valid()) { idx_in = n; fds[n++] = {in.write.get(), POLLOUT, 0}; }
-    if (out.read.valid()) { idx_out = n; fds[n++] = {out.read.get(), POLLIN, 0}; }
-    if (err.read.valid()) { idx_err = n; fds[n++] = {err.read.get(), POLLIN, 0}; }
-    if (pidfd.valid()) { idx_pid = n; fds[n++] = {pidfd.get(), POLLIN, 0}; }
+    if (in.write.valid()) {
+      idx_in = n;
+      fds[n++] = {in.write.get(), POLLOUT, 0};
+    }
+    if (out.read.valid()) {
+      idx_out = n;
+      fds[n++] = {out.read.get(), POLLIN, 0};
+    }
+    if (err.read.valid()) {
+      idx_err = n;
+      fds[n++] = {err.read.get(), POLLIN, 0};
+    }
+    if (pidfd.valid()) {
+      idx_pid = n;
+      fds[n++] = {pidfd.get(), POLLIN, 0};
+    }
     int wait_ms = -1;
     if (deadline) {
-      const auto left = std::chrono::ceil<std::chrono::milliseconds>(*deadline - std::chrono::steady_clock::now());
+      const auto left =
+          std::chrono::ceil<std::chrono::milliseconds>(*deadline - std::chrono::steady_clock::now());
       if (left.count() <= 0) {
         timed_out = true;
         break;

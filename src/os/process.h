@@ -14,17 +14,17 @@
 namespace ctrd::os {
 
 struct RunOptions {
-  std::string working_dir;             // empty: the caller's
-  std::vector<std::string> env;        // "K=V"; replaces the environment when set
+  std::string working_dir;                // empty: the caller's
+  std::vector<std::string> env;           // "K=V"; replaces the environment when set
   std::optional<std::string> stdin_data;  // written to the child's stdin, then closed
-  bool new_process_group = false;      // so a signal to the daemon's group spares it
+  bool new_process_group = false;         // so a signal to the daemon's group spares it
   // The child is killed (SIGKILL) once this passes; the result is DeadlineExceeded.
   std::optional<std::chrono::milliseconds> timeout;
 };
 
 struct RunResult {
-  int exit_code = -1;   // -1 when killed by a signal
-  int signal = 0;       // the signal that ended it, if any
+  int exit_code = -1;  // -1 when killed by a signal
+  int signal = 0;      // the signal that ended it, if any
   std::string out;
   std::string err;
   bool ok() const { return exit_code == 0; }

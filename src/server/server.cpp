@@ -14,6 +14,9 @@
 
 #include "events/exchange.h"
 #include "log/log.h"
+#include "metrics/grpc_server_metrics.h"
+#include "metrics/http_server.h"
+#include "metrics/process.h"
 #include "server/service.h"
 #include "server/socket.h"
 
@@ -45,12 +48,45 @@ std::string init_error_text(const Status& s) {
   return s.message();
 }
 
+// A duration as Go prints time.Duration, which containerd's logs carry.
+std::string go_duration(double seconds) {
+  std::ostringstream out;
+  if (seconds >= 1) {
+    out << seconds << "s";
+  } else if (seconds >= 1e-3) {
+    out << seconds * 1e3 << "ms";
+  } else {
+    out << seconds * 1e6 << "µs";
+  }
+  return out.str();
+}
+
+std::shared_ptr<metrics::Collector> plugin_collector(std::vector<PluginInit> inits) {
+  return metrics::make_collector([inits = std::move(inits)](metrics::Writer& w) {
+    if (inits.empty()) return;
+    w.header("ctrd_plugin_init_seconds", "Time each plugin's init took, in seconds.", metrics::Type::kGauge);
+    for (const auto& p : inits)
+      w.sample("ctrd_plugin_init_seconds", {{"id", p.id}, {"type", p.type}}, p.seconds);
+    // One series per possible status, 1 for the plugin's: alerts can select on status="error".
+    w.header("ctrd_plugin_status",
+             "Whether each plugin's init ended ok, skipped or in error (1 for its status).",
+             metrics::Type::kGauge);
+    for (const auto& p : inits) {
+      for (std::string_view status : {"error", "ok", "skip"}) {
+        w.sample("ctrd_plugin_status", {{"id", p.id}, {"status", std::string(status)}, {"type", p.type}},
+                 p.status == status ? 1 : 0);
+      }
+    }
+  });
+}
+
 }  // namespace
 
 Server::Server(const config::LoadedConfig& config, std::shared_ptr<events::Exchange> events)
     : config_(config), events_(std::move(events)), plugins_(std::make_shared<plugin::Set>()) {}
 
 Server::~Server() {
+  stop_metrics();
   if (grpc_) grpc_->Shutdown(std::chrono::system_clock::now());
   grpc_.reset();
   close_plugins();
@@ -107,9 +143,13 @@ Status Server::init_plugins(const plugin::Registry& registry) {
 
     plugin::Meta meta;
     plugin::Instance instance;
+    double init_seconds = 0;
     if (error.ok()) {
       plugin::InitContext ic(reg, options, holder, plugins_);
+      const auto init_started = std::chrono::steady_clock::now();
       auto result = reg.init(ic);
+      init_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - init_started).count();
+      log::debug("plugin init finished", {{"id", uri}, {"duration", go_duration(init_seconds)}});
       meta = std::move(ic.meta());
       if (result.ok()) {
         instance = std::move(result).value();
@@ -125,6 +165,7 @@ Status Server::init_plugins(const plugin::Registry& registry) {
       log::warn("failed to load plugin " + uri, {{"error", error.message()}});
     }
     auto p = std::make_shared<plugin::Plugin>(reg, std::move(meta), std::move(instance), std::move(error));
+    plugin_inits_.push_back({reg.type, reg.id, std::string(p->status()), init_seconds});
     if (auto s = plugins_->add(p); !s.ok()) {
       log::warn("plugin initialized twice", {{"id", uri}, {"error", s.message()}});
     }
@@ -178,6 +219,7 @@ Status Server::start_listeners() {
     if (!p->ok()) continue;
     if (auto svc = p->instance().get<GrpcService>(); svc.ok()) (*svc)->register_grpc(builder);
   }
+  prepare_grpc_metrics(builder);
 
   grpc_ = builder.BuildAndStart();
   if (!grpc_) {
@@ -202,10 +244,39 @@ Status Server::start_listeners() {
   if (listen_fd < 0) return errdefs::FromErrno(errno, "ttrpc listener");
   CTRD_RETURN_IF_ERROR(ttrpc_server_->serve(os::UniqueFd(listen_fd)));
   log::info("serving...", {{"address", ttrpc_->path()}});
+  return start_metrics();
+}
+
+void Server::prepare_grpc_metrics(grpc::ServerBuilder& builder) {
+  const auto& m = config_.server.metrics;
+  if (m.address.empty()) return;  // no interceptor at all: calls pay nothing
+  auto grpc_metrics = metrics::GrpcServerMetrics::create(metrics_, m.grpc_histogram);
+  builder.SetOption(grpc_metrics->preregister_option());
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
+  creators.push_back(grpc_metrics->interceptor_factory());
+  builder.experimental().SetInterceptorCreators(std::move(creators));
+}
+
+Status Server::start_metrics() {
+  const auto& address = config_.server.metrics.address;
+  if (address.empty()) return Status::Ok();
+  metric_collectors_.push_back(metrics_->add_collector(metrics::process_collector()));
+  metric_collectors_.push_back(metrics_->add_collector(plugin_collector(plugin_inits_)));
+  std::map<std::string, metrics::HttpServer::Page> pages;
+  pages["/v1/metrics"] = {std::string(metrics::kContentType),
+                          [registry = metrics_] { return registry->render(); }};
+  CTRD_ASSIGN_OR_RETURN(metrics_http_, metrics::HttpServer::start(address, std::move(pages)));
+  log::info("serving metrics...", {{"address", address}});
   return Status::Ok();
 }
 
-Status Server::serve() {
+void Server::stop_metrics() {
+  if (metrics_http_) metrics_http_->stop();
+  metrics_http_.reset();
+  metric_collectors_.clear();
+}
+
+Status Server::serve(const std::function<void()>& on_serving, const std::function<void()>& on_stopping) {
   const auto started = std::chrono::steady_clock::now();
   {
     std::lock_guard lock(mu_);
@@ -218,12 +289,14 @@ Status Server::serve() {
     }
     if (ttrpc_server_) ttrpc_server_->shutdown();
     ttrpc_.reset();
+    stop_metrics();
     return s;
   }
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   std::ostringstream boot;
   boot << "ctrd successfully booted in " << secs << "s";
   log::info(boot.str());
+  if (on_serving) on_serving();
 
   {
     std::unique_lock lock(mu_);
@@ -231,6 +304,8 @@ Status Server::serve() {
     cv_.wait(lock, [this] { return shutdown_requested_; });
   }
   log::info("stopping...");
+  stop_metrics();
+  if (on_stopping) on_stopping();
   // Long-lived event streams end first so the grace period goes to real calls.
   events_->close_all(errdefs::Unavailable("server is shutting down"));
   grpc_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(10));

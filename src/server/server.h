@@ -2,9 +2,14 @@
 // initializes each with its InitContext and decoded config, keeps the results
 // in a plugin::Set, and serves what the instances export: gRPC on the unix
 // socket (and on TCP, with TLS or mutual TLS, when configured) and the ttRPC
-// socket. Shutdown stops accepting, lets in-flight calls finish, closes plugins
-// in reverse init order and removes the sockets.
+// socket. With `[metrics] address` set it also serves Prometheus metrics over
+// HTTP (gRPC call counts, process stats, plugin init times and whatever
+// collectors modules add to metrics::Registry::global()). Shutdown stops
+// accepting, lets in-flight calls finish, closes plugins in reverse init order
+// and removes the sockets.
 #pragma once
+
+#include <functional>
 
 #include <atomic>
 #include <condition_variable>
@@ -15,20 +20,34 @@
 
 #include "config/config.h"
 #include "errdefs/errdefs.h"
+#include "metrics/metrics.h"
 #include "plugin/plugin.h"
 #include "ttrpc/ttrpc.h"
 
 namespace grpc {
 class Server;
-}
+class ServerBuilder;
+}  // namespace grpc
 
 namespace ctrd::events {
 class Exchange;
 }
 
+namespace ctrd::metrics {
+class HttpServer;
+}
+
 namespace ctrd::server {
 
 class UnixListener;
+
+// How long one plugin's init took, and how it ended.
+struct PluginInit {
+  std::string type;
+  std::string id;
+  std::string status;  // "ok", "skip" or "error", as plugin::Plugin::status()
+  double seconds = 0;  // 0 when init was never called (unmet dependency, bad config)
+};
 
 class Server {
  public:
@@ -39,16 +58,27 @@ class Server {
   ~Server();
 
   // Starts the listeners and blocks until shutdown() has completed.
-  errdefs::Status serve();
+  // `on_serving` runs once every socket accepts calls (e.g. to tell the
+  // service manager), `on_stopping` when shutdown begins.
+  errdefs::Status serve(const std::function<void()>& on_serving = {},
+                        const std::function<void()>& on_stopping = {});
   // Thread-safe; may be called before or during serve().
   void shutdown();
 
   const plugin::Set& plugins() const { return *plugins_; }
+  // Every plugin that was attempted, in init order.
+  const std::vector<PluginInit>& plugin_inits() const { return plugin_inits_; }
+  // The registry the metrics endpoint serves.
+  const std::shared_ptr<metrics::Registry>& metrics() const { return metrics_; }
 
  private:
   Server(const config::LoadedConfig& config, std::shared_ptr<events::Exchange> events);
   errdefs::Status init_plugins(const plugin::Registry& registry);
   errdefs::Status start_listeners();
+  // Installs the gRPC interceptor on `builder` when metrics are configured.
+  void prepare_grpc_metrics(grpc::ServerBuilder& builder);
+  errdefs::Status start_metrics();
+  void stop_metrics();
   void close_plugins();
 
   config::LoadedConfig config_;
@@ -57,6 +87,10 @@ class Server {
   std::unique_ptr<grpc::Server> grpc_;
   std::unique_ptr<UnixListener> ttrpc_;
   std::unique_ptr<ttrpc::Server> ttrpc_server_;
+  std::vector<PluginInit> plugin_inits_;
+  std::shared_ptr<metrics::Registry> metrics_ = metrics::Registry::global();
+  std::vector<metrics::CollectorHandle> metric_collectors_;
+  std::unique_ptr<metrics::HttpServer> metrics_http_;
 
   std::mutex mu_;
   std::condition_variable cv_;

@@ -259,7 +259,8 @@ TEST(Containers, CreateListInfoLabelRemove) {
   ASSERT_EQ(d.ctr({"containers", "rm", "c1"}).exit_code, 0);
   const std::regex c1_row("(^|\\n)c1\\s");
   EXPECT_FALSE(std::regex_search(d.ctr({"containers", "ls"}).out, c1_row));
-  EXPECT_FALSE(std::regex_search(d.ctr({"snapshots", "ls"}).out, c1_row)) << "rm removes the container's snapshot";
+  EXPECT_FALSE(std::regex_search(d.ctr({"snapshots", "ls"}).out, c1_row))
+      << "rm removes the container's snapshot";
 }
 
 TEST(Snapshots, DiffOfAContainerSnapshotIsALayerOfItsChanges) {
@@ -344,7 +345,8 @@ TEST(BrokenLayers, ClearErrorsAndNothingCommitted) {
         Case{"wrong-diffid", "diff"}}) {
     SCOPED_TRACE(c.kind);
     fs::path tar = d.dir() / (c.kind + ".tar");
-    ASSERT_EQ(run({"/usr/bin/python3", CTRD_BADIMAGE_PATH, tar.string(), c.kind, outside.string()}).exit_code, 0);
+    ASSERT_EQ(run({"/usr/bin/python3", CTRD_BADIMAGE_PATH, tar.string(), c.kind, outside.string()}).exit_code,
+              0);
     auto imported = d.ctr({"images", "import", tar.string()});
     EXPECT_NE(imported.exit_code, 0) << imported.all();
     EXPECT_THAT(imported.all(), HasSubstr(c.error));

@@ -5,6 +5,7 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -14,6 +15,7 @@
 #include <github.com/containerd/containerd/api/services/introspection/v1/introspection.grpc.pb.h>
 #include <github.com/containerd/containerd/api/services/version/v1/version.grpc.pb.h>
 
+#include <cstring>
 #include <fstream>
 #include <regex>
 
@@ -239,6 +241,57 @@ TEST(Server, SigtermStopsCleanlyAndRemovesSockets) {
   EXPECT_THAT(d.log(), HasSubstr("stopped"));
 }
 
+// A datagram socket standing in for systemd's notify socket.
+class NotifySocket {
+ public:
+  explicit NotifySocket(const std::filesystem::path& path) : path_(path) {
+    fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
+    bound_ = ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    ::setenv("NOTIFY_SOCKET", path.c_str(), 1);
+  }
+  ~NotifySocket() {
+    ::unsetenv("NOTIFY_SOCKET");
+    ::close(fd_);
+  }
+  bool bound() const { return bound_; }
+  // The next message, or "" after `timeout`.
+  std::string receive(std::chrono::milliseconds timeout) {
+    pollfd p{.fd = fd_, .events = POLLIN, .revents = 0};
+    if (::poll(&p, 1, static_cast<int>(timeout.count())) != 1) return "";
+    char buf[256];
+    const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+    return n > 0 ? std::string(buf, static_cast<size_t>(n)) : "";
+  }
+
+ private:
+  std::filesystem::path path_;
+  int fd_ = -1;
+  bool bound_ = false;
+};
+
+TEST(Server, TellsTheServiceManagerWhenReadyAndWhenStopping) {
+  TempDir dir;
+  NotifySocket notify(dir.path() / "notify.sock");
+  ASSERT_TRUE(notify.bound());
+  Daemon d(DaemonOptions{.start = true, .wait_ready = false});
+  EXPECT_EQ(notify.receive(std::chrono::seconds(30)), "READY=1") << d.log();
+  {
+    // Ready means serving: the very next call is answered.
+    auto stub = containerd::services::version::v1::Version::NewStub(d.channel());
+    containerd::services::version::v1::VersionResponse resp;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    ASSERT_TRUE(stub->Version(&ctx, google::protobuf::Empty(), &resp).ok());
+  }
+  EXPECT_EQ(notify.receive(std::chrono::milliseconds(0)), "") << "READY=1 only once";
+
+  EXPECT_EQ(d.stop(), 0);
+  EXPECT_EQ(notify.receive(std::chrono::seconds(30)), "STOPPING=1");
+}
+
 TEST(Server, HealthServiceReportsServing) {
   Daemon d;
   grpc::ClientContext ctx;
@@ -362,8 +415,9 @@ TEST(Cli, ConfigDefaultPrintsServerAndPluginSections) {
   EXPECT_THAT(r.out, HasSubstr("address = \"/run/ctrd/ctrd.sock\""));
   EXPECT_THAT(r.out, HasSubstr("\"io.containerd.timeout.shim.cleanup\" = \"5s\""));
   EXPECT_THAT(r.out, HasSubstr("[grpc]"));
-  for (const char* uri : {"io.containerd.content.v1.content", "io.containerd.metadata.v1.lmdb",
-                          "io.containerd.grpc.v1.version", "io.containerd.service.v1.introspection-service"}) {
+  for (const char* uri :
+       {"io.containerd.content.v1.content", "io.containerd.metadata.v1.lmdb", "io.containerd.grpc.v1.version",
+        "io.containerd.service.v1.introspection-service"}) {
     EXPECT_THAT(r.out, HasSubstr(std::string("[plugins.\"") + uri + "\"]")) << uri;
   }
 }

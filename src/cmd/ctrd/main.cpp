@@ -18,6 +18,7 @@
 
 #include "cmd/ctrd/builtins.h"
 #include "cmd/ctrd/publish.h"
+#include "cmd/ctrd/systemd.h"
 #include "config/config.h"
 #include "log/log.h"
 #include "server/server.h"
@@ -182,8 +183,8 @@ errdefs::Status migrate_config(const Options& o, const plugin::Registry& registr
   }
   table.insert_or_assign("version", int64_t{2});
   std::cout << toml::toml_formatter(table, (toml::toml_formatter::default_flags |
-                                           toml::format_flags::relaxed_float_precision) &
-                                              ~toml::format_flags::allow_literal_strings)
+                                            toml::format_flags::relaxed_float_precision) &
+                                               ~toml::format_flags::allow_literal_strings)
             << "\n";
   return errdefs::Status::Ok();
 }
@@ -230,7 +231,11 @@ int run_daemon(const Options& o, const plugin::Registry& registry) {
     srv->shutdown();
   }).detach();
 
-  if (auto s = (*server)->serve(); !s.ok()) {
+  auto notify = [](std::string_view state) {
+    if (!cmd::notify_service_manager(state))
+      log::warn("failed to notify the service manager", {{"state", std::string(state)}});
+  };
+  if (auto s = (*server)->serve([&] { notify("READY=1"); }, [&] { notify("STOPPING=1"); }); !s.ok()) {
     log::fatal("ctrd: " + s.message());
     return 1;
   }
@@ -274,7 +279,8 @@ int main(int argc, char** argv) {
       auto cfg = load_config(*opts);
       s = cfg.ok() ? print_config(*cfg, registry) : cfg.status();
     } else {
-      std::cerr << "ctrd: unknown config command \"" << opts->command[1] << "\" (want default, dump or migrate)\n";
+      std::cerr << "ctrd: unknown config command \"" << opts->command[1]
+                << "\" (want default, dump or migrate)\n";
       return 2;
     }
     if (!s.ok()) {

@@ -19,12 +19,18 @@ struct Config {
 
 std::string status_name(v2::Status s) {
   switch (s) {
-    case v2::Status::kCreated: return "created";
-    case v2::Status::kRunning: return "running";
-    case v2::Status::kStopped: return "stopped";
-    case v2::Status::kPaused: return "paused";
-    case v2::Status::kPausing: return "pausing";
-    default: return "unknown";
+    case v2::Status::kCreated:
+      return "created";
+    case v2::Status::kRunning:
+      return "running";
+    case v2::Status::kStopped:
+      return "stopped";
+    case v2::Status::kPaused:
+      return "paused";
+    case v2::Status::kPausing:
+      return "pausing";
+    default:
+      return "unknown";
   }
 }
 
@@ -114,7 +120,8 @@ Status Monitor::stop_task(const std::string& ns, const std::string& id) {
   if (!task.ok()) return Status::Ok();
   auto state = (*task)->state("");
   if (state.ok() && state->status != v2::Status::kStopped) {
-    if (Status killed = (*task)->kill("", SIGKILL, true); !killed.ok() && killed.code() != errdefs::Code::kNotFound)
+    if (Status killed = (*task)->kill("", SIGKILL, true);
+        !killed.ok() && killed.code() != errdefs::Code::kNotFound)
       return killed;
     CTRD_RETURN_IF_ERROR(wait_exit(**task, std::chrono::seconds(10)).status());
   }
@@ -132,7 +139,8 @@ Status Monitor::start_task(const std::string& ns, const metadata::Container& c) 
       log::warn("restart.logpath is deprecated, using restart.loguri", {{"logpath", path}, {"loguri", uri}});
     request.io.stdout = request.io.stderr = uri;
   } else if (!path.empty()) {
-    if (path.front() != '/') return errdefs::InvalidArgument("restart.logpath " + path + ": absolute path needed");
+    if (path.front() != '/')
+      return errdefs::InvalidArgument("restart.logpath " + path + ": absolute path needed");
     request.io.stdout = request.io.stderr = "file://" + path;
   }
   if (!c.snapshot_key.empty()) {
@@ -157,8 +165,8 @@ void register_plugin(plugin::Registry& registry) {
       .init = [](plugin::InitContext& ic) -> errdefs::StatusOr<plugin::Instance> {
         CTRD_ASSIGN_OR_RETURN(Config config, ic.config<Config>());
         CTRD_ASSIGN_OR_RETURN(auto db, ic.get<metadata::DB>(plugin::type::kMetadata));
-        CTRD_ASSIGN_OR_RETURN(auto tasks, ic.get_by_id<services::tasks::Service>(plugin::type::kService,
-                                                                                   "tasks-service"));
+        CTRD_ASSIGN_OR_RETURN(
+            auto tasks, ic.get_by_id<services::tasks::Service>(plugin::type::kService, "tasks-service"));
         return plugin::Instance::of(Monitor::start(std::move(db), std::move(tasks), config.interval.value));
       },
   });

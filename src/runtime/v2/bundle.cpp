@@ -42,7 +42,8 @@ errdefs::Status share_with_remapped_root(const std::string& path, const std::str
     if (m.value("containerID", 1u) != 0) continue;
     const auto gid = m.value("hostID", 0u);
     if (gid == 0) return errdefs::Status::Ok();
-    if (::chown(path.c_str(), static_cast<uid_t>(-1), gid) != 0) return errdefs::FromErrno(errno, "chown " + path);
+    if (::chown(path.c_str(), static_cast<uid_t>(-1), gid) != 0)
+      return errdefs::FromErrno(errno, "chown " + path);
     if (::chmod(path.c_str(), 0710) != 0) return errdefs::FromErrno(errno, "chmod " + path);
   }
   return errdefs::Status::Ok();
@@ -70,7 +71,8 @@ errdefs::Status remove_renamed(const std::string& path) {
 }  // namespace
 
 errdefs::StatusOr<Bundle> Bundle::create(const std::string& state_dir, const std::string& root_dir,
-                                         const std::string& ns, const std::string& id, const std::string& spec) {
+                                         const std::string& ns, const std::string& id,
+                                         const std::string& spec) {
   if (errdefs::Status valid = identifiers::validate(id); !valid.ok())
     return errdefs::InvalidArgument("invalid task id " + id + ": " + valid.message());
   Bundle bundle = at(state_dir, ns, id);

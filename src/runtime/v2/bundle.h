@@ -13,7 +13,8 @@ class Bundle {
  public:
   // Validates `id` and writes the bundle; on failure nothing is left.
   static errdefs::StatusOr<Bundle> create(const std::string& state_dir, const std::string& root_dir,
-                                          const std::string& ns, const std::string& id, const std::string& spec);
+                                          const std::string& ns, const std::string& id,
+                                          const std::string& spec);
   // An existing bundle (nothing is read).
   static Bundle at(const std::string& state_dir, const std::string& ns, const std::string& id);
 

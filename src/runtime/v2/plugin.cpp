@@ -26,7 +26,8 @@ plugin::Platform parse_platform(const std::string& text) {
   p.os = text.substr(0, first);
   if (first != std::string::npos) {
     const size_t second = text.find('/', first + 1);
-    p.architecture = text.substr(first + 1, second == std::string::npos ? std::string::npos : second - first - 1);
+    p.architecture =
+        text.substr(first + 1, second == std::string::npos ? std::string::npos : second - first - 1);
     if (second != std::string::npos) p.variant = text.substr(second + 1);
   }
   return p;
@@ -54,17 +55,16 @@ void register_plugin(plugin::Registry& registry) {
           for (const auto& p : config.platforms) ic.meta().platforms.push_back(parse_platform(p));
         }
         auto db = ic.get<metadata::DB>(plugin::type::kMetadata);
-        CTRD_ASSIGN_OR_RETURN(
-            auto manager,
-            TaskManager::open({.state_dir = ic.state(),
-                               .root_dir = ic.root(),
-                               .grpc_address = ic.grpc_address(),
-                               .ttrpc_address = ic.ttrpc_address(),
-                               .publish_binary = own_executable(),
-                               .shim_debug = log::enabled(log::Level::kDebug),
-                               .sched_core = config.sched_core,
-                               .events = ic.events(),
-                               .db = db.ok() ? std::move(db).value() : nullptr}));
+        CTRD_ASSIGN_OR_RETURN(auto manager,
+                              TaskManager::open({.state_dir = ic.state(),
+                                                 .root_dir = ic.root(),
+                                                 .grpc_address = ic.grpc_address(),
+                                                 .ttrpc_address = ic.ttrpc_address(),
+                                                 .publish_binary = own_executable(),
+                                                 .shim_debug = log::enabled(log::Level::kDebug),
+                                                 .sched_core = config.sched_core,
+                                                 .events = ic.events(),
+                                                 .db = db.ok() ? std::move(db).value() : nullptr}));
         return plugin::Instance::of(std::move(manager));
       },
   });

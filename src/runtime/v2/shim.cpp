@@ -68,7 +68,8 @@ ShimLogs::~ShimLogs() {
 
 errdefs::StatusOr<std::unique_ptr<ShimLogs::Handle>> ShimLogs::open(const Bundle& bundle) {
   const std::string path = bundle.file("log");
-  if (::mkfifo(path.c_str(), 0700) != 0 && errno != EEXIST) return errdefs::FromErrno(errno, "mkfifo " + path);
+  if (::mkfifo(path.c_str(), 0700) != 0 && errno != EEXIST)
+    return errdefs::FromErrno(errno, "mkfifo " + path);
   // Read-write so that opening never blocks and the shim's writer never
   // sees a missing reader, even across a daemon restart.
   os::UniqueFd fd(::open(path.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC));
@@ -185,7 +186,8 @@ errdefs::StatusOr<Exit> Shim::cleanup(const ShimBinary& binary, const Bundle& bu
   os::RunOptions run = shim_run_options(binary, bundle);
   CTRD_ASSIGN_OR_RETURN(os::RunResult result, os::run(argv, run));
   if (!result.ok()) return errdefs::Unknown(describe_failure("shim delete " + bundle.id(), result));
-  if (!result.err.empty()) log::warn("shim cleanup warnings", {{"id", bundle.id()}, {"output", trim(result.err)}});
+  if (!result.err.empty())
+    log::warn("shim cleanup warnings", {{"id", bundle.id()}, {"output", trim(result.err)}});
   shimapi::DeleteResponse response;
   if (!response.ParseFromString(result.out))
     return errdefs::Internal("shim delete " + bundle.id() + ": unreadable response");

@@ -98,14 +98,15 @@ class Shim {
   template <typename Resp>
   void call_async(std::string_view method, const google::protobuf::MessageLite& request,
                   std::function<void(errdefs::StatusOr<Resp>)> done) {
-    client_->call_async(kService, method, request.SerializeAsString(), metadata_,
-                        [done = std::move(done), method = std::string(method)](errdefs::StatusOr<std::string> reply) {
-                          if (!reply.ok()) return done(reply.status());
-                          Resp response;
-                          if (!response.ParseFromString(*reply))
-                            return done(errdefs::Internal("ttrpc: cannot decode the reply to " + method));
-                          done(std::move(response));
-                        });
+    client_->call_async(
+        kService, method, request.SerializeAsString(), metadata_,
+        [done = std::move(done), method = std::string(method)](errdefs::StatusOr<std::string> reply) {
+          if (!reply.ok()) return done(reply.status());
+          Resp response;
+          if (!response.ParseFromString(*reply))
+            return done(errdefs::Internal("ttrpc: cannot decode the reply to " + method));
+          done(std::move(response));
+        });
   }
 
   // Closes the connection without reporting the shim lost.

@@ -38,12 +38,18 @@ constexpr auto kShutdownTimeout = std::chrono::seconds(3);
 
 Status from_proto(types::Status s) {
   switch (s) {
-    case types::CREATED: return Status::kCreated;
-    case types::RUNNING: return Status::kRunning;
-    case types::STOPPED: return Status::kStopped;
-    case types::PAUSED: return Status::kPaused;
-    case types::PAUSING: return Status::kPausing;
-    default: return Status::kUnknown;
+    case types::CREATED:
+      return Status::kCreated;
+    case types::RUNNING:
+      return Status::kRunning;
+    case types::STOPPED:
+      return Status::kStopped;
+    case types::PAUSED:
+      return Status::kPaused;
+    case types::PAUSING:
+      return Status::kPausing;
+    default:
+      return Status::kUnknown;
   }
 }
 
@@ -55,7 +61,8 @@ std::vector<std::string> subdirectories(const std::string& dir) {
     const std::string name = e->d_name;
     if (name.empty() || name[0] == '.') continue;
     struct stat st {};
-    if (::fstatat(::dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode)) out.push_back(name);
+    if (::fstatat(::dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode))
+      out.push_back(name);
   }
   ::closedir(d);
   return out;
@@ -410,7 +417,8 @@ class TaskManager::Impl : public std::enable_shared_from_this<TaskManager::Impl>
     if (runtime.empty()) return errdefs::InvalidArgument("no runtime name");
     if (runtime.front() == '/') {
       struct stat st {};
-      if (::stat(runtime.c_str(), &st) != 0) return errdefs::FromErrno(errno, "invalid custom binary path " + runtime);
+      if (::stat(runtime.c_str(), &st) != 0)
+        return errdefs::FromErrno(errno, "invalid custom binary path " + runtime);
       return runtime;
     }
     const std::string name = shim_binary_name(runtime);
@@ -446,9 +454,11 @@ class TaskManager::Impl : public std::enable_shared_from_this<TaskManager::Impl>
     };
   }
 
-  errdefs::StatusOr<Entry> create_reserved(const std::string& ns, const std::string& id, const CreateOptions& opts) {
+  errdefs::StatusOr<Entry> create_reserved(const std::string& ns, const std::string& id,
+                                           const CreateOptions& opts) {
     CTRD_ASSIGN_OR_RETURN(std::string binary_path, resolve_runtime(opts.runtime));
-    CTRD_ASSIGN_OR_RETURN(Bundle bundle, Bundle::create(options_.state_dir, options_.root_dir, ns, id, opts.spec));
+    CTRD_ASSIGN_OR_RETURN(Bundle bundle,
+                          Bundle::create(options_.state_dir, options_.root_dir, ns, id, opts.spec));
     Entry entry{.task = std::make_shared<Task>(ns, id, opts.runtime, bundle.path()),
                 .binary = binary_at(binary_path),
                 .bundle_ns = ns};
@@ -687,7 +697,8 @@ errdefs::StatusOr<std::shared_ptr<Task>> TaskManager::create(const std::string& 
                                                              const CreateOptions& options) {
   return impl_->create(ns, id, options);
 }
-errdefs::StatusOr<std::shared_ptr<Task>> TaskManager::get(const std::string& ns, const std::string& id) const {
+errdefs::StatusOr<std::shared_ptr<Task>> TaskManager::get(const std::string& ns,
+                                                          const std::string& id) const {
   return impl_->get(ns, id);
 }
 std::vector<std::shared_ptr<Task>> TaskManager::list(const std::string& ns) const { return impl_->list(ns); }

@@ -145,13 +145,13 @@ class Task : public std::enable_shared_from_this<Task> {
 };
 
 struct TaskManagerOptions {
-  std::string state_dir;   // bundles: <state_dir>/<namespace>/<id>
-  std::string root_dir;    // the bundles' work dirs: <root_dir>/<namespace>/<id>
-  std::string grpc_address;   // given to shims as -address
-  std::string ttrpc_address;  // given to shims as TTRPC_ADDRESS (Events/Forward)
-  std::string publish_binary;  // given to shims as -publish-binary (this executable)
-  bool shim_debug = false;     // shims log at debug level
-  bool sched_core = false;     // SCHED_CORE=1 for shims (core scheduling)
+  std::string state_dir;                     // bundles: <state_dir>/<namespace>/<id>
+  std::string root_dir;                      // the bundles' work dirs: <root_dir>/<namespace>/<id>
+  std::string grpc_address;                  // given to shims as -address
+  std::string ttrpc_address;                 // given to shims as TTRPC_ADDRESS (Events/Forward)
+  std::string publish_binary;                // given to shims as -publish-binary (this executable)
+  bool shim_debug = false;                   // shims log at debug level
+  bool sched_core = false;                   // SCHED_CORE=1 for shims (core scheduling)
   std::shared_ptr<events::Exchange> events;  // exits of dead shims are published here
   // Resolves the runtime of a bundle that lacks shim-binary-path (a daemon
   // that stopped mid-create): the container's runtime name. May be null.
