@@ -1,5 +1,7 @@
 #include "monitor/monitor.h"
 
+#include "monitor/cgroup_metrics.h"
+
 namespace ctrd::monitor {
 
 void TaskMonitor::monitor(std::shared_ptr<runtime::v2::Task> task) {
@@ -21,12 +23,30 @@ std::vector<std::shared_ptr<runtime::v2::Task>> TaskMonitor::tasks() const {
   return out;
 }
 
+void TaskMonitor::export_metrics(const std::shared_ptr<metrics::Registry>& registry) {
+  // A scrape may still run the collector after the handle removed it, so it
+  // holds the monitor weakly.
+  collector_ = registry->add_collector(metrics::make_collector([weak = weak_from_this()](metrics::Writer& w) {
+    auto self = weak.lock();
+    if (!self) return;
+    std::vector<TaskStats> stats;
+    for (const auto& task : self->tasks()) {
+      // A stuck shim must not stall the scrape.
+      auto s = task->stats(std::chrono::seconds(2));
+      if (s.ok()) stats.push_back({task->id(), task->ns(), std::move(s).value()});
+    }
+    write_cgroup_metrics(stats, w);
+  }));
+}
+
 void register_plugin(plugin::Registry& registry) {
   registry.register_plugin({
       .type = std::string(plugin::type::kTaskMonitor),
       .id = "cgroups",
       .init = [](plugin::InitContext&) -> errdefs::StatusOr<plugin::Instance> {
-        return plugin::Instance::of(std::make_shared<TaskMonitor>());
+        auto monitor = std::make_shared<TaskMonitor>();
+        monitor->export_metrics(metrics::Registry::global());
+        return plugin::Instance::of(std::move(monitor));
       },
   });
 }

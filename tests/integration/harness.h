@@ -121,6 +121,13 @@ std::string wait_for_content(const std::filesystem::path& path, const std::vecto
 std::string hex(const unsigned char* bytes, size_t n);
 std::string sha256_digest(std::string_view data);
 
+// A loopback TCP port nothing listens on right now (the kernel's pick for port 0).
+uint16_t free_port();
+// The whole HTTP response to `GET path` on a loopback port, or "" when nothing answers.
+std::string http_get(uint16_t port, const std::string& path);
+// An HTTP response's body.
+std::string body_of(const std::string& response);
+
 // Path of the ctrd binary under test and of ctr.
 std::string ctrd_binary();
 std::string ctr_binary();

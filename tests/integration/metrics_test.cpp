@@ -20,48 +20,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// A port nothing listens on right now: the kernel's pick for port 0.
-uint16_t free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
-// The whole HTTP response to `GET path`, or "" when nothing answers.
-std::string http_get(uint16_t port, const std::string& path) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  std::string out;
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
-    const std::string req = "GET " + path + " HTTP/1.1\r\nHost: localhost\r\n\r\n";
-    if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(req.size())) {
-      char buf[8192];
-      pollfd p{fd, POLLIN, 0};
-      while (::poll(&p, 1, 10000) > 0) {
-        const ssize_t r = ::recv(fd, buf, sizeof buf, 0);
-        if (r <= 0) break;
-        out.append(buf, static_cast<size_t>(r));
-      }
-    }
-  }
-  ::close(fd);
-  return out;
-}
-
-std::string body_of(const std::string& response) {
-  const auto pos = response.find("\r\n\r\n");
-  return pos == std::string::npos ? "" : response.substr(pos + 4);
-}
-
 // The value of one series line ("name{labels} value"), or -1 when absent.
 double series_value(const std::string& text, const std::string& series) {
   std::istringstream in(text);

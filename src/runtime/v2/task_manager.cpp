@@ -254,12 +254,12 @@ errdefs::StatusOr<std::vector<types::ProcessInfo>> Task::pids() {
   return std::vector<types::ProcessInfo>(resp.processes().begin(), resp.processes().end());
 }
 
-errdefs::StatusOr<Any> Task::stats() {
+errdefs::StatusOr<Any> Task::stats(std::optional<std::chrono::nanoseconds> timeout) {
   auto s = shim();
   if (!s) return process_finished(id_);
   shimapi::StatsRequest req;
   req.set_id(id_);
-  CTRD_ASSIGN_OR_RETURN(auto resp, s->call<shimapi::StatsResponse>("Stats", req));
+  CTRD_ASSIGN_OR_RETURN(auto resp, s->call<shimapi::StatsResponse>("Stats", req, timeout));
   return resp.stats();
 }
 

@@ -113,7 +113,7 @@ class Task : public std::enable_shared_from_this<Task> {
   errdefs::Status resume();
   errdefs::StatusOr<std::vector<containerd::v1::types::ProcessInfo>> pids();
   // The shim's cgroup statistics (io.containerd.cgroups.v1.Metrics or v2).
-  errdefs::StatusOr<Any> stats();
+  errdefs::StatusOr<Any> stats(std::optional<std::chrono::nanoseconds> timeout = std::nullopt);
   errdefs::Status update(const Any& resources, const std::map<std::string, std::string>& annotations);
   errdefs::Status checkpoint(const std::string& path, const std::optional<Any>& options);
 

@@ -23,6 +23,11 @@ uint32_t Task::pid() const {
   return pid_;
 }
 
+// The monitor's metrics collector calls it; the service tests never scrape.
+errdefs::StatusOr<Any> Task::stats(std::optional<std::chrono::nanoseconds>) {
+  return errdefs::NotFound("the fake runtime has no statistics");
+}
+
 class TaskManager::Impl {
  public:
   std::mutex mu;
