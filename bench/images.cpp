@@ -14,6 +14,7 @@
 //                [--layers DIR,DIR,...] [--list-calls N] [--ctrd PATH] [--containerd PATH]
 #include <fcntl.h>
 #include <github.com/containerd/containerd/api/services/containers/v1/containers.grpc.pb.h>
+#include <github.com/containerd/containerd/api/services/version/v1/version.grpc.pb.h>
 #include <grpcpp/grpcpp.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -85,7 +86,31 @@ std::string spec_json(int i) {
 struct ListSample {
   double cpu_us_per_call = 0;
   double calls_per_s = 0;
+  double version_cpu_us_per_call = 0;  // Version, the cheapest call: the per-call overhead
 };
+
+// Daemon CPU per call (microseconds) and calls per second of `calls` calls
+// made by 16 threads.
+template <typename Call>
+std::optional<std::pair<double, double>> under_load(bench::Daemon& d, int calls, Call call) {
+  constexpr int kCallers = 16;
+  std::atomic<int> next{0}, failed{0};
+  auto before = bench::cpu_seconds(d.pid());
+  const auto start = Clock::now();
+  std::vector<std::thread> callers;
+  for (int t = 0; t < kCallers; ++t) {
+    callers.emplace_back([&] {
+      while (next.fetch_add(1) < calls) {
+        if (!call()) ++failed;
+      }
+    });
+  }
+  for (auto& t : callers) t.join();
+  const double wall = std::chrono::duration<double>(Clock::now() - start).count();
+  auto after = bench::cpu_seconds(d.pid());
+  if (failed > 0 || !before || !after) return std::nullopt;
+  return std::make_pair((after->total() - before->total()) / calls * 1e6, calls / wall);
+}
 
 std::optional<ListSample> list_under_load(bench::Daemon& d, int calls, std::string* error) {
   grpc::ChannelArguments args;
@@ -110,28 +135,22 @@ std::optional<ListSample> list_under_load(bench::Daemon& d, int calls, std::stri
       return std::nullopt;
     }
   }
-  constexpr int kCallers = 16;
-  std::atomic<int> next{0}, failed{0};
-  auto before = bench::cpu_seconds(d.pid());
-  const auto start = Clock::now();
-  std::vector<std::thread> callers;
-  for (int t = 0; t < kCallers; ++t) {
-    callers.emplace_back([&] {
-      while (next.fetch_add(1) < calls) {
-        api::ListContainersRequest req;
-        api::ListContainersResponse resp;
-        if (!stub->List(context().get(), req, &resp).ok() || resp.containers_size() != 100) ++failed;
-      }
-    });
-  }
-  for (auto& t : callers) t.join();
-  const double wall = std::chrono::duration<double>(Clock::now() - start).count();
-  auto after = bench::cpu_seconds(d.pid());
-  if (failed > 0 || !before || !after) {
-    *error = std::to_string(failed.load()) + " List calls failed";
+  auto list = under_load(d, calls, [&] {
+    api::ListContainersRequest req;
+    api::ListContainersResponse resp;
+    return stub->List(context().get(), req, &resp).ok() && resp.containers_size() == 100;
+  });
+  auto version_stub = containerd::services::version::v1::Version::NewStub(channel);
+  auto version = under_load(d, calls * 10, [&] {
+    containerd::services::version::v1::VersionResponse resp;
+    grpc::ClientContext ctx;
+    return version_stub->Version(&ctx, google::protobuf::Empty(), &resp).ok();
+  });
+  if (!list || !version) {
+    *error = "List or Version calls failed";
     return std::nullopt;
   }
-  return ListSample{(after->total() - before->total()) / calls * 1e6, calls / wall};
+  return ListSample{list->first, list->second, version->first};
 }
 
 }  // namespace
@@ -142,6 +161,7 @@ int main(int argc, char** argv) {
   int rounds = 3;
   int list_calls = 5000;
   std::string only, what = "all";
+  bool with_metrics = false;  // --metrics on: also ctrd with its metrics endpoint and histograms on
   std::string ctrd_bin = CTRD_BINARY_PATH, containerd_bin = "/usr/bin/containerd";
   std::string layers = "/usr/lib/gcc,/usr/lib/python3,/usr/include/c++,/usr/share/perl";
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -160,6 +180,8 @@ int main(int argc, char** argv) {
       ctrd_bin = v;
     else if (k == "--containerd")
       containerd_bin = v;
+    else if (k == "--metrics")
+      with_metrics = v == "on";
     else {
       std::cerr << "unknown option " << k << "\n";
       return 2;
@@ -173,6 +195,10 @@ int main(int argc, char** argv) {
                        "disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n"});
   }
 
+  if (with_metrics && (only.empty() || only == "ctrd")) {
+    targets.push_back({"ctrd+metric", bench::ctrd_argv, ctrd_bin,
+                       "[metrics]\naddress = \"127.0.0.1:0\"\ngrpc_histogram = true\n"});
+  }
   fs::path image = fs::temp_directory_path() / "ctrd-bench-image.tar";
   const bool do_import = what == "all" || what == "import";
   const bool do_list = what == "all" || what == "list";
@@ -189,7 +215,7 @@ int main(int argc, char** argv) {
   }
 
   std::vector<std::vector<double>> wall(targets.size()), cpu(targets.size()), rss(targets.size()),
-      list_cpu(targets.size()), list_rate(targets.size());
+      list_cpu(targets.size()), list_rate(targets.size()), version_cpu(targets.size());
   for (int r = 0; r < rounds; ++r) {
     for (size_t t = 0; t < targets.size(); ++t) {
       std::string error;
@@ -226,8 +252,10 @@ int main(int argc, char** argv) {
           std::cerr << targets[t].name << ": " << error << "\n";
           return 1;
         }
-        std::fprintf(stderr, "round %d %-11s list   %7.1f us CPU/call, %8.0f calls/s\n", r + 1,
-                     targets[t].name.c_str(), s->cpu_us_per_call, s->calls_per_s);
+        std::fprintf(
+            stderr, "round %d %-11s list   %7.1f us CPU/call, %8.0f calls/s; version %5.1f us CPU/call\n",
+            r + 1, targets[t].name.c_str(), s->cpu_us_per_call, s->calls_per_s, s->version_cpu_us_per_call);
+        version_cpu[t].push_back(s->version_cpu_us_per_call);
         list_cpu[t].push_back(s->cpu_us_per_call);
         list_rate[t].push_back(s->calls_per_s);
       }
@@ -248,15 +276,16 @@ int main(int argc, char** argv) {
     }
   }
   if (do_list) {
-    std::printf("%-12s %16s %12s   (Containers.List of 100, 16 callers, %d calls, medians of %d)\n", "daemon",
-                "CPU/call (us)", "calls/s", list_calls, rounds);
+    std::printf("%-12s %16s %12s %18s   (Containers.List of 100 and Version, 16 callers, medians of %d)\n",
+                "daemon", "List CPU/call us", "List calls/s", "Version CPU/call us", rounds);
     for (size_t t = 0; t < targets.size(); ++t) {
-      std::printf("%-12s %16.1f %12.0f\n", targets[t].name.c_str(), bench::median(list_cpu[t]),
-                  bench::median(list_rate[t]));
+      std::printf("%-12s %16.1f %12.0f %18.1f\n", targets[t].name.c_str(), bench::median(list_cpu[t]),
+                  bench::median(list_rate[t]), bench::median(version_cpu[t]));
     }
     for (size_t t = 1; t < targets.size(); ++t) {
-      std::printf("ctrd / %-10s CPU per call %.3f\n", targets[t].name.c_str(),
-                  bench::median(list_cpu[0]) / bench::median(list_cpu[t]));
+      std::printf("ctrd / %-10s CPU per call: List %.3f  Version %.3f\n", targets[t].name.c_str(),
+                  bench::median(list_cpu[0]) / bench::median(list_cpu[t]),
+                  bench::median(version_cpu[0]) / bench::median(version_cpu[t]));
     }
   }
   std::error_code ec;

@@ -14,6 +14,8 @@ if [ -x "$BUILD/bench/bench_images" ]; then
   # dominates both on this VM's ext4 without a journal).
   echo "import with roots on tmpfs:"
   TMPDIR=/dev/shm "$BUILD/bench/bench_images" --rounds "${IMAGE_ROUNDS:-3}" --what import
+  echo "API under load, with ctrd's metrics endpoint on (and histograms) as a third daemon:"
+  "$BUILD/bench/bench_images" --rounds "${IMAGE_ROUNDS:-3}" --what list --metrics on
 fi
 if [ -x "$BUILD/bench/bench_tasks" ]; then
   "$BUILD/bench/bench_tasks" --rounds "${TASK_ROUNDS:-3}"
