@@ -52,7 +52,56 @@ errdefs::StatusOr<toml::table> read_file(const std::string& path) {
   return parse(ss.str(), path);
 }
 
+// `[proxy_plugins.<name>]` tables, taken out of `keys` into `out`.
+errdefs::Status decode_proxy_plugins(toml::table& keys, LoadedConfig& out) {
+  const auto* node = keys.get("proxy_plugins");
+  if (node == nullptr) return errdefs::Status::Ok();
+  if (!node->is_table()) return InvalidArgument("proxy_plugins: expected table");
+  for (const auto& [name, entry] : *node->as_table()) {
+    const std::string path = "proxy_plugins." + path_key(name.str());
+    if (!entry.is_table()) return InvalidArgument(path + ": expected table");
+    ProxyPlugin plugin;
+    auto report = decode_into(*entry.as_table(), path, plugin);
+    if (!report.error.ok()) return report.error;
+    for (auto& k : report.unknown_keys) out.warnings.push_back("unknown key " + k);
+    out.server.proxy_plugins.emplace(name.str(), std::move(plugin));
+  }
+  keys.erase("proxy_plugins");
+  return errdefs::Status::Ok();
+}
+
+// `[stream_processors."<id>"]` tables, taken out of `keys` into `out`.
+errdefs::Status decode_stream_processors(toml::table& keys, LoadedConfig& out) {
+  const auto* node = keys.get("stream_processors");
+  if (node == nullptr) return errdefs::Status::Ok();
+  if (!node->is_table()) return InvalidArgument("stream_processors: expected table");
+  for (const auto& [id, entry] : *node->as_table()) {
+    const std::string path = "stream_processors." + path_key(id.str());
+    if (!entry.is_table()) return InvalidArgument(path + ": expected table");
+    StreamProcessorConfig processor;
+    auto report = decode_into(*entry.as_table(), path, processor);
+    if (!report.error.ok()) return report.error;
+    for (auto& k : report.unknown_keys) out.warnings.push_back("unknown key " + k);
+    out.server.stream_processors.emplace(id.str(), std::move(processor));
+  }
+  keys.erase("stream_processors");
+  return errdefs::Status::Ok();
+}
+
 }  // namespace
+
+void StreamProcessorConfig::bind(Binder& b) {
+  b.field("accepts", accepts);
+  b.field("returns", returns);
+  b.field("path", path);
+  b.field("args", args);
+  b.field("env", env);
+}
+
+void ProxyPlugin::bind(Binder& b) {
+  b.field("type", type);
+  b.field("address", address);
+}
 
 void GrpcConfig::bind(Binder& b) {
   b.field("address", address);
@@ -133,8 +182,8 @@ errdefs::StatusOr<LoadedConfig> decode(toml::table table) {
   }
   toml::table server_keys = table;
   server_keys.erase("plugins");
-  // Keys containerd knows but ctrd has no use for yet: accepted without warning.
-  for (const char* k : {"proxy_plugins", "stream_processors"}) server_keys.erase(k);
+  CTRD_RETURN_IF_ERROR(decode_proxy_plugins(server_keys, out));
+  CTRD_RETURN_IF_ERROR(decode_stream_processors(server_keys, out));
   auto report = decode_into(server_keys, "", out.server);
   if (!report.error.ok()) return report.error;
   for (auto& k : report.unknown_keys) out.warnings.push_back("unknown key " + k);

@@ -65,6 +65,24 @@ struct CgroupConfig {
   void bind(Binder& b);
 };
 
+// An external plugin reached over gRPC on a unix socket (`[proxy_plugins.<name>]`).
+struct ProxyPlugin {
+  std::string type;     // "snapshot", "content" or "diff" (or the full plugin type)
+  std::string address;  // unix socket path
+  void bind(Binder& b);
+};
+
+// An external program that turns layers of the `accepts` media types into
+// `returns` (`[stream_processors."<id>"]`, e.g. ocicrypt's decoder).
+struct StreamProcessorConfig {
+  std::vector<std::string> accepts;
+  std::string returns;
+  std::string path;  // absolute, or looked up on PATH
+  std::vector<std::string> args;
+  std::vector<std::string> env;  // "K=V", added to the daemon's environment
+  void bind(Binder& b);
+};
+
 struct ServerConfig {
   int64_t version = 2;
   std::string root{kDefaultRoot};
@@ -80,6 +98,10 @@ struct ServerConfig {
   DebugConfig debug;
   MetricsConfig metrics;
   CgroupConfig cgroup;
+  // By name; decoded apart from bind() (the Binder has no map of tables).
+  std::map<std::string, ProxyPlugin> proxy_plugins;
+  // By id; decoded apart from bind() (the Binder has no map of tables).
+  std::map<std::string, StreamProcessorConfig> stream_processors;
   // Go duration strings keyed by timeout name, e.g. "io.containerd.timeout.shim.cleanup".
   std::map<std::string, std::string> timeouts{{"io.containerd.timeout.shim.cleanup", "5s"},
                                               {"io.containerd.timeout.shim.load", "5s"},

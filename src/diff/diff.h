@@ -26,6 +26,9 @@ struct ApplyRequest {
   std::string ns;
   Descriptor layer;
   std::vector<mount::Mount> mounts;
+  // Stream processor id -> serialized google.protobuf.Any, handed to that
+  // processor on fd 3 (see diff/stream_processor.h).
+  std::map<std::string, std::string> payloads;
 };
 
 struct CompareRequest {

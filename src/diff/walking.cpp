@@ -8,6 +8,7 @@
 
 #include "archive/archive.h"
 #include "content/local/sha256.h"
+#include "diff/stream_processor.h"
 #include "log/log.h"
 
 namespace ctrd::diff {
@@ -117,10 +118,11 @@ class ContentSink final : public archive::Writer {
 }  // namespace
 
 StatusOr<Descriptor> WalkingDiffer::apply(const ApplyRequest& request) {
-  CTRD_ASSIGN_OR_RETURN(archive::Compression compression, archive::compression_of(request.layer.media_type));
   auto store = db_->content_store(request.ns);
   CTRD_ASSIGN_OR_RETURN(auto blob, store->reader_at(request.layer.digest));
-  auto tar = archive::decompress(std::make_unique<BlobReader>(std::move(blob)), compression);
+  CTRD_ASSIGN_OR_RETURN(
+      auto tar, LayerStream::open(std::make_unique<BlobReader>(std::move(blob)), request.layer.media_type,
+                                  StreamProcessors::global(), request.payloads));
 
   const auto started = std::chrono::steady_clock::now();
   std::optional<mount::TempMount> mounted;
@@ -136,6 +138,8 @@ StatusOr<Descriptor> WalkingDiffer::apply(const ApplyRequest& request) {
     mounted.emplace(std::move(tm));
   }
   auto applied = archive::apply(*tar, root, options);
+  // Before the unmount: a processor still writing must not see its layer's tree go away first.
+  if (Status closed = tar->close(applied.status()); !closed.ok()) applied = closed;
   if (mounted) {
     Status released = mounted->release();
     if (applied.ok() && !released.ok()) return released;

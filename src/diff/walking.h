@@ -1,7 +1,9 @@
 // diff/walking: the walking differ (io.containerd.differ.v1.walking).
 //
-// Apply reads the layer from the namespace's content store, decompresses it
-// by media type and applies it with archive::apply. Mounts it can write to
+// Apply reads the layer from the namespace's content store, runs it through
+// the configured stream processors its media type calls for
+// (diff/stream_processor.h), decompresses it by media type and applies it
+// with archive::apply. Mounts it can write to
 // without mounting are not mounted: a bind mount is its source directory and
 // an overlay mount's upper directory takes the layer directly, with overlay
 // whiteouts (containerd does the same for overlay; it spares remounting every

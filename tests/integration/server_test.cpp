@@ -442,6 +442,37 @@ TEST(Cli, VersionAndUsage) {
   EXPECT_THAT(unknown.err, HasSubstr("frobnicate"));
 }
 
+TEST(Cli, PluginsGraphDrawsTheConfigsGraph) {
+  auto text = run({ctrd_binary(), "plugins", "graph"});
+  ASSERT_EQ(text.exit_code, 0) << text.all();
+  EXPECT_THAT(
+      text.out,
+      HasSubstr("io.containerd.metadata.v1.lmdb  [base]  requires: io.containerd.content.v1.content"));
+  EXPECT_THAT(text.out, HasSubstr("io.containerd.grpc.v1.tasks  [api]"));
+  EXPECT_THAT(text.out, Not(HasSubstr("UNSATISFIED")));
+
+  // Disabling the metadata store leaves what needs it unsatisfied, and says why.
+  TempDir dir;
+  const auto config = dir.path() / "config.toml";
+  std::ofstream(config) << "version = 2\ndisabled_plugins = [\"io.containerd.metadata.v1.lmdb\"]\n";
+  auto broken = run({ctrd_binary(), "--config", config.string(), "plugins", "graph"});
+  ASSERT_EQ(broken.exit_code, 0) << broken.all();
+  EXPECT_THAT(broken.out, HasSubstr("io.containerd.metadata.v1.lmdb  [base]  DISABLED"));
+  EXPECT_THAT(broken.out,
+              HasSubstr("io.containerd.gc.v1.scheduler  [base]  MISSING: io.containerd.metadata.v1"));
+
+  if (!std::filesystem::exists("/usr/bin/dot")) GTEST_SKIP() << "graphviz not installed";
+  const auto svg = dir.path() / "graph.svg";
+  auto rendered = run({"/bin/sh", "-c",
+                       ctrd_binary() + " --config " + config.string() +
+                           " plugins graph --format dot | /usr/bin/dot -Tsvg -o " + svg.string()});
+  ASSERT_EQ(rendered.exit_code, 0) << rendered.all();
+  std::ifstream in(svg);
+  std::string body((std::istreambuf_iterator<char>(in)), {});
+  EXPECT_THAT(body, HasSubstr("<svg"));
+  EXPECT_THAT(body, HasSubstr("missing: io.containerd.metadata.v1"));
+}
+
 TEST(Cli, ConfigMigrateRewritesVersion1AsVersion2) {
   TempDir dir;
   const auto path = dir.path() / "v1.toml";

@@ -6,6 +6,7 @@
 #include "gc/scheduler.h"
 #include "metadata/plugin.h"
 #include "monitor/monitor.h"
+#include "proxy/plugin.h"
 #include "runtime/restart/monitor.h"
 #include "runtime/v2/plugin.h"
 #include "services/containers/containers.h"
@@ -50,6 +51,10 @@ void register_builtins(plugin::Registry& registry) {
   services::events::register_plugin(registry);
   services::version::register_plugin(registry);
   services::healthcheck::register_plugin(registry);
+}
+
+errdefs::Status register_config_plugins(plugin::Registry& registry, const config::ServerConfig& config) {
+  return proxy::register_proxy_plugins(registry, config);
 }
 
 }  // namespace ctrd::cmd

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <iostream>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -18,9 +19,12 @@
 
 #include "cmd/ctrd/builtins.h"
 #include "cmd/ctrd/publish.h"
+#include "cmd/ctrd/serve.h"
 #include "cmd/ctrd/systemd.h"
 #include "config/config.h"
+#include "diff/stream_processor.h"
 #include "log/log.h"
+#include "plugin/graph_view.h"
 #include "server/server.h"
 #include "version/version.h"
 
@@ -33,6 +37,7 @@ struct Options {
   bool config_given = false;
   std::optional<std::string> root, state, address, log_level;
   std::string ns, topic;             // publish
+  std::string format;                // plugins graph
   std::vector<std::string> command;  // e.g. {"config", "default"}
   bool version = false;
   bool help = false;
@@ -45,6 +50,14 @@ Usage:
   ctrd config default         print the built-in default configuration
   ctrd config dump            print the effective configuration (file, imports, defaults)
   ctrd config migrate         print the configuration file (--config) rewritten as version 2
+  ctrd serve-snapshotter --snapshotter overlayfs|native --root DIR --address SOCK
+  ctrd serve-content --root DIR --address SOCK
+                              serve one snapshotter or content store alone on a
+                              socket, for another daemon's [proxy_plugins]
+  ctrd plugins graph [--format text|dot]
+                              print the plugin graph the configuration produces
+                              (layers, requirements, what cannot come up and why)
+                              without starting the daemon; dot renders with Graphviz
   ctrd publish --namespace NS --topic TOPIC < event
                               publish an event (a serialized google.protobuf.Any on
                               stdin) to the daemon at --address, as shims do
@@ -99,6 +112,9 @@ std::optional<Options> parse_args(int argc, char** argv, std::string& error) {
     } else if (arg == "-n" || arg == "--namespace") {
       if (!take(v)) return std::nullopt;
       o.ns = *v;
+    } else if (arg == "--format") {
+      if (!take(v)) return std::nullopt;
+      o.format = *v;
     } else if (arg == "--topic") {
       if (!take(v)) return std::nullopt;
       o.topic = *v;
@@ -196,7 +212,7 @@ void set_oom_score(int score) {
   if (!f) log::warn("failed to set OOM score", {{"score", std::to_string(score)}});
 }
 
-int run_daemon(const Options& o, const plugin::Registry& registry) {
+int run_daemon(const Options& o, plugin::Registry& registry) {
   // Signals go to one waiting thread; every other thread (gRPC's included) inherits the mask.
   sigset_t signals;
   sigemptyset(&signals);
@@ -218,6 +234,18 @@ int run_daemon(const Options& o, const plugin::Registry& registry) {
   for (const auto& w : cfg->warnings) log::warn(w, {{"file", cfg->files.empty() ? "" : cfg->files.front()}});
   log::info("starting ctrd", {{"revision", version::kRevision}, {"version", version::kVersion}});
   set_oom_score(cfg->server.oom_score);
+  if (auto s = cmd::register_config_plugins(registry, cfg->server); !s.ok()) {
+    log::fatal("ctrd: " + s.message());
+    return 1;
+  }
+  // Filled before the server starts, so the first Apply sees every processor.
+  for (const auto& [id, sp] : cfg->server.stream_processors) {
+    if (auto s = diff::StreamProcessors::global().add({id, sp.accepts, sp.returns, sp.path, sp.args, sp.env});
+        !s.ok()) {
+      log::fatal("ctrd: " + s.message());
+      return 1;
+    }
+  }
 
   auto server = server::Server::create(*cfg, registry);
   if (!server.ok()) {
@@ -245,6 +273,7 @@ int run_daemon(const Options& o, const plugin::Registry& registry) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (cmd::is_serve_command(argc, argv)) return cmd::serve_main(argc, argv);
   std::string error;
   auto opts = parse_args(argc, argv, error);
   if (!opts) {
@@ -287,6 +316,23 @@ int main(int argc, char** argv) {
       std::cerr << "ctrd: " << s.message() << "\n";
       return 1;
     }
+    return 0;
+  }
+  if (opts->command[0] == "plugins" && opts->command.size() == 2 && opts->command[1] == "graph") {
+    auto format = plugin::parse_graph_format(opts->format);
+    auto cfg = load_config(*opts);
+    errdefs::Status s = !format.ok() ? format.status() : cfg.status();
+    if (s.ok()) s = cmd::register_config_plugins(registry, cfg->server);
+    if (!s.ok()) {
+      std::cerr << "ctrd: " << s.message() << "\n";
+      return 1;
+    }
+    const bool v1 = cfg->server.version < 2;
+    const std::set<std::string> disabled(cfg->server.disabled_plugins.begin(),
+                                         cfg->server.disabled_plugins.end());
+    plugin::write_graph(
+        registry, [&](const plugin::Registration& r) { return disabled.contains(v1 ? r.id : r.uri()); },
+        *format, std::cout);
     return 0;
   }
   if (opts->command[0] == "publish" && opts->command.size() == 1) {

@@ -22,10 +22,9 @@ class GrpcFrontEnd final : public server::GrpcServiceOf<api::Diff::CallbackServi
                                   api::ApplyResponse* resp) override {
     auto ns = server::namespace_of(*ctx);
     if (!ns.ok()) return server::unary(ctx, [&] { return ns.status(); });
-    if (!req->payloads().empty()) {
-      return server::unary(ctx, [] { return errdefs::NotImplemented("apply payloads (stream processors)"); });
-    }
     df::ApplyRequest request{*ns, services::from_proto(req->diff()), services::from_proto(req->mounts())};
+    // Handed to stream processors by id (on their fd 3), as containerd does.
+    for (const auto& [id, any] : req->payloads()) request.payloads[id] = any.SerializeAsString();
     // Applying a layer takes seconds: off the callback threads.
     return server::unary_blocking(ctx, [service = service_, request = std::move(request), resp] {
       CTRD_ASSIGN_OR_RETURN(auto applied, service->apply(request));

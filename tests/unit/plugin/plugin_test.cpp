@@ -3,20 +3,12 @@
 #include <algorithm>
 
 #include "plugin/plugin.h"
+#include "test_registrations.h"
 
 namespace ctrd::plugin {
 namespace {
 
 using errdefs::Code;
-
-Registration reg(std::string type, std::string id, std::vector<std::string> requirements = {}) {
-  Registration r;
-  r.type = std::move(type);
-  r.id = std::move(id);
-  r.requirements = std::move(requirements);
-  r.init = [](InitContext&) -> errdefs::StatusOr<Instance> { return Instance(); };
-  return r;
-}
 
 std::vector<std::string> uris(const std::vector<GraphNode>& g) {
   std::vector<std::string> out;
