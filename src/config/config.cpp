@@ -52,39 +52,24 @@ errdefs::StatusOr<toml::table> read_file(const std::string& path) {
   return parse(ss.str(), path);
 }
 
-// `[proxy_plugins.<name>]` tables, taken out of `keys` into `out`.
-errdefs::Status decode_proxy_plugins(toml::table& keys, LoadedConfig& out) {
-  const auto* node = keys.get("proxy_plugins");
+// The `[<key>.<name>]` tables (proxy_plugins, stream_processors), each
+// decoded as T into `into` and taken out of `keys`.
+template <typename T>
+errdefs::Status decode_named_tables(toml::table& keys, const std::string& key, std::map<std::string, T>& into,
+                                    LoadedConfig& out) {
+  const auto* node = keys.get(key);
   if (node == nullptr) return errdefs::Status::Ok();
-  if (!node->is_table()) return InvalidArgument("proxy_plugins: expected table");
+  if (!node->is_table()) return InvalidArgument(key + ": expected table");
   for (const auto& [name, entry] : *node->as_table()) {
-    const std::string path = "proxy_plugins." + path_key(name.str());
+    const std::string path = key + "." + path_key(name.str());
     if (!entry.is_table()) return InvalidArgument(path + ": expected table");
-    ProxyPlugin plugin;
-    auto report = decode_into(*entry.as_table(), path, plugin);
+    T value;
+    auto report = decode_into(*entry.as_table(), path, value);
     if (!report.error.ok()) return report.error;
     for (auto& k : report.unknown_keys) out.warnings.push_back("unknown key " + k);
-    out.server.proxy_plugins.emplace(name.str(), std::move(plugin));
+    into.emplace(name.str(), std::move(value));
   }
-  keys.erase("proxy_plugins");
-  return errdefs::Status::Ok();
-}
-
-// `[stream_processors."<id>"]` tables, taken out of `keys` into `out`.
-errdefs::Status decode_stream_processors(toml::table& keys, LoadedConfig& out) {
-  const auto* node = keys.get("stream_processors");
-  if (node == nullptr) return errdefs::Status::Ok();
-  if (!node->is_table()) return InvalidArgument("stream_processors: expected table");
-  for (const auto& [id, entry] : *node->as_table()) {
-    const std::string path = "stream_processors." + path_key(id.str());
-    if (!entry.is_table()) return InvalidArgument(path + ": expected table");
-    StreamProcessorConfig processor;
-    auto report = decode_into(*entry.as_table(), path, processor);
-    if (!report.error.ok()) return report.error;
-    for (auto& k : report.unknown_keys) out.warnings.push_back("unknown key " + k);
-    out.server.stream_processors.emplace(id.str(), std::move(processor));
-  }
-  keys.erase("stream_processors");
+  keys.erase(key);
   return errdefs::Status::Ok();
 }
 
@@ -182,8 +167,8 @@ errdefs::StatusOr<LoadedConfig> decode(toml::table table) {
   }
   toml::table server_keys = table;
   server_keys.erase("plugins");
-  CTRD_RETURN_IF_ERROR(decode_proxy_plugins(server_keys, out));
-  CTRD_RETURN_IF_ERROR(decode_stream_processors(server_keys, out));
+  CTRD_RETURN_IF_ERROR(decode_named_tables(server_keys, "proxy_plugins", out.server.proxy_plugins, out));
+  CTRD_RETURN_IF_ERROR(decode_named_tables(server_keys, "stream_processors", out.server.stream_processors, out));
   auto report = decode_into(server_keys, "", out.server);
   if (!report.error.ok()) return report.error;
   for (auto& k : report.unknown_keys) out.warnings.push_back("unknown key " + k);

@@ -71,14 +71,6 @@ std::vector<std::string> dedup_env(const std::vector<std::string>& env) {
   return out;
 }
 
-std::vector<char*> c_strings(const std::vector<std::string>& v) {
-  std::vector<char*> out;
-  out.reserve(v.size() + 1);
-  for (const auto& s : v) out.push_back(const_cast<char*>(s.c_str()));
-  out.push_back(nullptr);
-  return out;
-}
-
 // The payload as a readable file: a memfd needs no thread to feed it.
 StatusOr<UniqueFd> payload_file(const std::string& data) {
   UniqueFd fd(::memfd_create("stream-processor-payload", MFD_CLOEXEC));
@@ -145,38 +137,17 @@ class ProcessorStage {
       CTRD_ASSIGN_OR_RETURN(payload_fd, payload_file(*payload));
     }
 
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawnattr_t attr;
-    posix_spawnattr_init(&attr);
-    posix_spawn_file_actions_adddup2(&actions, stdin_fd.get(), 0);
-    posix_spawn_file_actions_adddup2(&actions, out.write.get(), 1);
-    posix_spawn_file_actions_adddup2(&actions, err.write.get(), 2);
-    if (payload_fd.valid()) posix_spawn_file_actions_adddup2(&actions, payload_fd.get(), 3);
-    posix_spawn_file_actions_addclosefrom_np(&actions, payload_fd.valid() ? 4 : 3);
-    sigset_t none;
-    sigemptyset(&none);
-    sigset_t all;
-    sigfillset(&all);
-    // Its own process group: a script's children are killed with it.
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
-    posix_spawnattr_setpgroup(&attr, 0);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setsigdefault(&attr, &all);
-
-    std::vector<std::string> argv{spec.path};
+    std::vector<std::string> argv{program};
     argv.insert(argv.end(), spec.args.begin(), spec.args.end());
     std::vector<std::string> env = os::current_environment();
     env.insert(env.end(), spec.env.begin(), spec.env.end());
     env.push_back(std::string(kMediaTypeEnv) + "=" + media_type);
-    env = dedup_env(env);
-    auto c_argv = c_strings(argv);
-    auto c_env = c_strings(env);
-    pid_t pid = 0;
-    const int rc = ::posix_spawn(&pid, program.c_str(), &actions, &attr, c_argv.data(), c_env.data());
-    posix_spawn_file_actions_destroy(&actions);
-    posix_spawnattr_destroy(&attr);
-    if (rc != 0) return errdefs::FromErrno(rc, "start " + program);
+    std::vector<int> fds{stdin_fd.get(), out.write.get(), err.write.get()};
+    if (payload_fd.valid()) fds.push_back(payload_fd.get());
+    // Its own process group: a script's children are killed with it.
+    CTRD_ASSIGN_OR_RETURN(
+        pid_t pid,
+        os::spawn(argv, os::SpawnOptions{.env = dedup_env(env), .new_process_group = true, .fds = fds}));
 
     auto stage = std::unique_ptr<ProcessorStage>(new ProcessorStage(spec.id, std::move(media_type), pid));
     stage->stdout_ = std::move(out.read);

@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <sstream>
 
@@ -83,19 +84,20 @@ errdefs::StatusOr<std::string> look_path(const std::string& name) {
   return errdefs::NotFound("executable file \"" + name + "\" not found in $PATH");
 }
 
-errdefs::StatusOr<RunResult> run(const std::vector<std::string>& argv, const RunOptions& options) {
-  if (argv.empty()) return errdefs::InvalidArgument("run: no program");
+errdefs::StatusOr<pid_t> spawn(const std::vector<std::string>& argv, const SpawnOptions& options) {
+  if (argv.empty()) return errdefs::InvalidArgument("spawn: no program");
   CTRD_ASSIGN_OR_RETURN(std::string program, look_path(argv[0]));
-  CTRD_ASSIGN_OR_RETURN(Pipe in, make_pipe());
-  CTRD_ASSIGN_OR_RETURN(Pipe out, make_pipe());
-  CTRD_ASSIGN_OR_RETURN(Pipe err, make_pipe());
-
   SpawnSetup setup;
-  posix_spawn_file_actions_adddup2(&setup.actions, in.read.get(), 0);
-  posix_spawn_file_actions_adddup2(&setup.actions, out.write.get(), 1);
-  posix_spawn_file_actions_adddup2(&setup.actions, err.write.get(), 2);
+  // Each descriptor goes to its slot in two steps (above every source and
+  // slot, then down), so a source that is another's slot is never clobbered.
+  int staging = static_cast<int>(options.fds.size());
+  for (int fd : options.fds) staging = std::max(staging, fd + 1);
+  for (size_t i = 0; i < options.fds.size(); ++i)
+    posix_spawn_file_actions_adddup2(&setup.actions, options.fds[i], staging + static_cast<int>(i));
+  for (size_t i = 0; i < options.fds.size(); ++i)
+    posix_spawn_file_actions_adddup2(&setup.actions, staging + static_cast<int>(i), static_cast<int>(i));
   // Whatever a library opened without O_CLOEXEC stays with the daemon.
-  posix_spawn_file_actions_addclosefrom_np(&setup.actions, 3);
+  posix_spawn_file_actions_addclosefrom_np(&setup.actions, static_cast<int>(options.fds.size()));
   if (!options.working_dir.empty())
     posix_spawn_file_actions_addchdir_np(&setup.actions, options.working_dir.c_str());
 
@@ -121,6 +123,19 @@ errdefs::StatusOr<RunResult> run(const std::vector<std::string>& argv, const Run
       rc != 0) {
     return errdefs::FromErrno(rc, "start " + program);
   }
+  return pid;
+}
+
+errdefs::StatusOr<RunResult> run(const std::vector<std::string>& argv, const RunOptions& options) {
+  if (argv.empty()) return errdefs::InvalidArgument("run: no program");
+  CTRD_ASSIGN_OR_RETURN(Pipe in, make_pipe());
+  CTRD_ASSIGN_OR_RETURN(Pipe out, make_pipe());
+  CTRD_ASSIGN_OR_RETURN(Pipe err, make_pipe());
+  CTRD_ASSIGN_OR_RETURN(pid_t pid,
+                        spawn(argv, SpawnOptions{.working_dir = options.working_dir,
+                                                 .env = options.env,
+                                                 .new_process_group = options.new_process_group,
+                                                 .fds = {in.read.get(), out.write.get(), err.write.get()}}));
   in.read.reset();
   out.write.reset();
   err.write.reset();

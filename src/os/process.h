@@ -4,6 +4,8 @@
 // address space is large and its threads many.
 #pragma once
 
+#include <sys/types.h>
+
 #include <chrono>
 #include <optional>
 #include <string>
@@ -29,6 +31,19 @@ struct RunResult {
   std::string err;
   bool ok() const { return exit_code == 0; }
 };
+
+struct SpawnOptions {
+  std::string working_dir;       // empty: the caller's
+  std::vector<std::string> env;  // "K=V"; replaces the environment when set
+  bool new_process_group = false;
+  // The child's descriptors 0, 1, 2, 3, ... in order (each dup'ed from the
+  // parent's descriptor given); nothing else is inherited.
+  std::vector<int> fds;
+};
+
+// Starts argv[0] (an absolute path, or a name looked up on PATH) with no
+// signals blocked or ignored; the caller waits for the returned pid.
+errdefs::StatusOr<pid_t> spawn(const std::vector<std::string>& argv, const SpawnOptions& options);
 
 // Runs argv[0] (an absolute path, or a name looked up on PATH) to completion.
 // The child starts with no signals blocked or ignored, whatever the daemon's

@@ -30,27 +30,6 @@ const std::string kDocker = "/usr/bin/docker";
 // The namespace dockerd keeps its containers in, in ctrd.
 const std::string kNamespace = "moby";
 
-std::string trim(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
-  return s;
-}
-
-std::vector<std::string> lines_of(const std::string& text) {
-  std::vector<std::string> out;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) {
-    if (!trim(line).empty()) out.push_back(trim(line));
-  }
-  return out;
-}
-
-std::string read_text(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 // dockerd on its own data root, exec root and socket, with ctrd as its
 // containerd. Destruction removes every container, stops dockerd (SIGKILL if
 // it will not stop) and detaches whatever it left mounted (it bind-mounts its

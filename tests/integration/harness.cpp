@@ -4,6 +4,7 @@
 #include <sys/mount.h>
 #include <sys/socket.h>
 
+#include <gtest/gtest.h>
 #include <algorithm>
 #include <sstream>
 
@@ -349,6 +350,67 @@ std::string http_get(uint16_t port, const std::string& path) {
 std::string body_of(const std::string& response) {
   const auto pos = response.find("\r\n\r\n");
   return pos == std::string::npos ? "" : response.substr(pos + 4);
+}
+
+std::vector<std::string> mounts_below(const std::filesystem::path& dir) {
+  std::vector<std::string> out;
+  const std::string prefix = dir.string() + "/";
+  std::istringstream in(read_text("/proc/self/mountinfo"));
+  for (std::string line; std::getline(in, line);) {
+    auto f = fields_of(line);
+    if (f.size() > 4 && (f[4] == dir.string() || f[4].rfind(prefix, 0) == 0)) out.push_back(f[4]);
+  }
+  return out;
+}
+
+std::string trim(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ' || s.back() == '\r')) s.pop_back();
+  return s;
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    if (!trim(line).empty()) out.push_back(trim(line));
+  }
+  return out;
+}
+
+std::vector<std::string> fields_of(const std::string& line) {
+  std::vector<std::string> out;
+  std::istringstream in(line);
+  for (std::string f; in >> f;) out.push_back(f);
+  return out;
+}
+
+std::string read_text(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::filesystem::path mkimage(const std::filesystem::path& dir, const std::string& file,
+                              const std::vector<std::string>& args) {
+  std::filesystem::path out = dir / file;
+  std::vector<std::string> argv{"/usr/bin/python3", CTRD_MKIMAGE_PATH};
+  size_t i = 0;
+  for (; i < args.size() && args[i].rfind("--", 0) == 0; ++i) {
+    argv.push_back(args[i]);
+    if (args[i] != "--busybox" && i + 1 < args.size()) argv.push_back(args[++i]);
+  }
+  argv.push_back(out.string());
+  argv.insert(argv.end(), args.begin() + static_cast<std::ptrdiff_t>(i), args.end());
+  auto r = run(argv, std::chrono::seconds(300));
+  EXPECT_EQ(r.exit_code, 0) << r.all();
+  return out;
+}
+
+std::filesystem::path busybox_tar(const std::filesystem::path& dir, const std::string& format,
+                                  const std::string& compression) {
+  return mkimage(dir, "busybox-" + format + "-" + compression + ".tar",
+                 {"--busybox", "--format", format, "--compression", compression});
 }
 
 }  // namespace ctrd::testing

@@ -32,6 +32,22 @@ class TempDir {
 
 // Detaches every mount at or below `dir` (deepest first).
 void unmount_below(const std::filesystem::path& dir);
+// Mount points at or below `dir`, from /proc/self/mountinfo.
+std::vector<std::string> mounts_below(const std::filesystem::path& dir);
+
+// Text helpers for command output and files.
+std::string trim(std::string s);                              // trailing spaces and newlines
+std::vector<std::string> lines_of(const std::string& text);   // trimmed, non-empty
+std::vector<std::string> fields_of(const std::string& line);  // split on whitespace
+std::string read_text(const std::filesystem::path& p);        // "" when unreadable
+
+// An image tarball made by the shared testdata tool (mkimage.py): `args` are
+// its options first, then the image name and layer directories.
+std::filesystem::path mkimage(const std::filesystem::path& dir, const std::string& file,
+                              const std::vector<std::string>& args);
+// docker.io/library/busybox:latest from Debian's busybox-static.
+std::filesystem::path busybox_tar(const std::filesystem::path& dir, const std::string& format = "oci",
+                                  const std::string& compression = "gzip");
 
 struct RunResult {
   int exit_code = -1;  // -1: killed after the timeout

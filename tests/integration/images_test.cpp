@@ -24,29 +24,6 @@ namespace fs = std::filesystem;
 
 const std::string kBusybox = "docker.io/library/busybox:latest";
 
-// Builds an image tarball with the shared testdata tool: `args` are its
-// options first, then the image name and layer directories.
-fs::path mkimage(const fs::path& dir, const std::string& file, const std::vector<std::string>& args) {
-  fs::path out = dir / file;
-  std::vector<std::string> argv{"/usr/bin/python3", CTRD_MKIMAGE_PATH};
-  size_t i = 0;
-  for (; i < args.size() && args[i].rfind("--", 0) == 0; ++i) {
-    argv.push_back(args[i]);
-    if (args[i] != "--busybox" && i + 1 < args.size()) argv.push_back(args[++i]);
-  }
-  argv.push_back(out.string());
-  argv.insert(argv.end(), args.begin() + static_cast<std::ptrdiff_t>(i), args.end());
-  auto r = run(argv, std::chrono::seconds(300));
-  EXPECT_EQ(r.exit_code, 0) << r.all();
-  return out;
-}
-
-fs::path busybox_tar(const fs::path& dir, const std::string& format = "oci",
-                     const std::string& compression = "gzip") {
-  return mkimage(dir, "busybox-" + format + "-" + compression + ".tar",
-                 {"--busybox", "--format", format, "--compression", compression});
-}
-
 size_t count_files(const fs::path& dir) {
   std::error_code ec;
   if (!fs::exists(dir, ec)) return 0;

@@ -18,13 +18,6 @@ namespace {
 using ::testing::HasSubstr;
 namespace fs = std::filesystem;
 
-std::string read_text(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 RunResult install(const std::string& prefix, const std::string& destdir = "") {
   std::vector<std::string> argv{"/usr/bin/env"};
   if (!destdir.empty()) argv.push_back("DESTDIR=" + destdir);

@@ -24,13 +24,6 @@ using namespace std::chrono_literals;
 
 const std::string kBusybox = "docker.io/library/busybox:latest";
 
-fs::path busybox_tar(const fs::path& dir) {
-  fs::path out = dir / "busybox.tar";
-  auto r = run({"/usr/bin/python3", CTRD_MKIMAGE_PATH, "--busybox", out.string()}, 300s);
-  EXPECT_EQ(r.exit_code, 0) << r.all();
-  return out;
-}
-
 std::string lower(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
   return s;

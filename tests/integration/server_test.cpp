@@ -341,11 +341,6 @@ grpc::Status version_over(const std::shared_ptr<grpc::Channel>& channel) {
   return stub->Version(&ctx, google::protobuf::Empty(), &resp);
 }
 
-std::string read_text(const std::filesystem::path& p) {
-  std::ifstream in(p);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
 TEST(Server, ServesOnTcpWhenConfigured) {
   const std::string tcp = "127.0.0.1:" + std::to_string(free_loopback_port());
   Daemon d({.config = "version = 2\n[grpc]\ntcp_address = \"" + tcp + "\"\n"});

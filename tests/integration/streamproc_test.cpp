@@ -21,27 +21,6 @@ constexpr std::string_view kBase64Type = "application/vnd.example.layer.v1.tar+b
 constexpr std::string_view kFalseType = "application/vnd.example.layer.v1.tar+false";
 constexpr std::string_view kNoisyType = "application/vnd.example.layer.v1.tar+noisy";
 
-std::string read_text(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-// Mount points at or below `dir`.
-std::vector<std::string> mounts_below(const fs::path& dir) {
-  std::vector<std::string> out;
-  std::istringstream in(read_text("/proc/self/mountinfo"));
-  for (std::string line; std::getline(in, line);) {
-    std::istringstream fields(line);
-    std::string f;
-    for (int i = 0; i < 5 && fields >> f; ++i) {
-    }
-    if (f == dir.string() || f.rfind(dir.string() + "/", 0) == 0) out.push_back(f);
-  }
-  return out;
-}
-
 // Processes whose executable is `path` and whose parent is `parent`.
 std::vector<std::string> children_running(pid_t parent, const std::string& path) {
   std::vector<std::string> out;

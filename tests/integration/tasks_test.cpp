@@ -37,55 +37,6 @@ const std::string kShimBinary = "containerd-shim-runc-v2";
 const fs::path kRuncRoot = fs::path("/run/containerd/runc") / kNamespace;
 const fs::path kCgroupRoot = "/sys/fs/cgroup";
 
-std::string trim(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ' || s.back() == '\r')) s.pop_back();
-  return s;
-}
-
-std::vector<std::string> lines_of(const std::string& text) {
-  std::vector<std::string> out;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) {
-    if (!trim(line).empty()) out.push_back(trim(line));
-  }
-  return out;
-}
-
-std::vector<std::string> fields_of(const std::string& line) {
-  std::vector<std::string> out;
-  std::istringstream in(line);
-  for (std::string f; in >> f;) out.push_back(f);
-  return out;
-}
-
-std::string read_text(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-// Builds an image tarball with the shared testdata tool: `args` are its
-// options first, then the image name and layer directories.
-fs::path mkimage(const fs::path& dir, const std::string& file, const std::vector<std::string>& args) {
-  fs::path out = dir / file;
-  std::vector<std::string> argv{"/usr/bin/python3", CTRD_MKIMAGE_PATH};
-  size_t i = 0;
-  for (; i < args.size() && args[i].rfind("--", 0) == 0; ++i) {
-    argv.push_back(args[i]);
-    if (args[i] != "--busybox" && i + 1 < args.size()) argv.push_back(args[++i]);
-  }
-  argv.push_back(out.string());
-  argv.insert(argv.end(), args.begin() + static_cast<std::ptrdiff_t>(i), args.end());
-  auto r = run(argv, std::chrono::seconds(300));
-  EXPECT_EQ(r.exit_code, 0) << r.all();
-  return out;
-}
-
-fs::path busybox_tar(const fs::path& dir) {
-  return mkimage(dir, "busybox-oci-gzip.tar", {"--busybox", "--format", "oci", "--compression", "gzip"});
-}
-
 // A process's argv, from /proc/<pid>/cmdline (empty for zombies and kernel threads).
 std::vector<std::string> cmdline_of(pid_t pid) {
   std::string raw = read_text(fs::path("/proc") / std::to_string(pid) / "cmdline");
@@ -126,18 +77,6 @@ std::vector<pid_t> shim_pids(const std::string& address, const std::string& id =
     pids.push_back(pid);
   }
   return pids;
-}
-
-// Mount points at or below `dir`, as this process sees them.
-std::vector<std::string> mounts_below(const fs::path& dir) {
-  std::vector<std::string> out;
-  const std::string prefix = dir.string() + "/";
-  std::istringstream in(read_text("/proc/self/mountinfo"));
-  for (std::string line; std::getline(in, line);) {
-    auto f = fields_of(line);
-    if (f.size() > 4 && (f[4] == dir.string() || f[4].rfind(prefix, 0) == 0)) out.push_back(f[4]);
-  }
-  return out;
 }
 
 // True when `pid` no longer runs: gone, a zombie, or reused by something else.
