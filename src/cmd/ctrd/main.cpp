@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "cmd/ctrd/builtins.h"
+#include "cmd/ctrd/plugin_dir.h"
 #include "cmd/ctrd/publish.h"
 #include "cmd/ctrd/serve.h"
 #include "cmd/ctrd/systemd.h"
@@ -234,6 +235,7 @@ int run_daemon(const Options& o, plugin::Registry& registry) {
   for (const auto& w : cfg->warnings) log::warn(w, {{"file", cfg->files.empty() ? "" : cfg->files.front()}});
   log::info("starting ctrd", {{"revision", version::kRevision}, {"version", version::kVersion}});
   set_oom_score(cfg->server.oom_score);
+  cmd::load_plugin_dir(registry, cfg->server);
   if (auto s = cmd::register_config_plugins(registry, cfg->server); !s.ok()) {
     log::fatal("ctrd: " + s.message());
     return 1;
@@ -322,7 +324,10 @@ int main(int argc, char** argv) {
     auto format = plugin::parse_graph_format(opts->format);
     auto cfg = load_config(*opts);
     errdefs::Status s = !format.ok() ? format.status() : cfg.status();
-    if (s.ok()) s = cmd::register_config_plugins(registry, cfg->server);
+    if (s.ok()) {
+      cmd::load_plugin_dir(registry, cfg->server);
+      s = cmd::register_config_plugins(registry, cfg->server);
+    }
     if (!s.ok()) {
       std::cerr << "ctrd: " << s.message() << "\n";
       return 1;
