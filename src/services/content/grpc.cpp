@@ -9,6 +9,7 @@
 #include "server/stream.h"
 #include "server/unary.h"
 #include "services/content/content.h"
+#include "services/content/protocol.h"
 #include "services/proto_time.h"
 #include "services/registration.h"
 
@@ -21,29 +22,6 @@ using LocalService = Service;
 
 constexpr size_t kReadChunk = 1 << 20;  // as containerd's read buffer
 constexpr int kListBatch = 100;
-
-void to_proto(const store::Info& i, api::Info* out) {
-  out->set_digest(i.digest);
-  out->set_size(i.size);
-  *out->mutable_created_at() = to_timestamp(i.created_at);
-  *out->mutable_updated_at() = to_timestamp(i.updated_at);
-  out->mutable_labels()->insert(i.labels.begin(), i.labels.end());
-}
-
-void to_proto(const store::Status& s, api::Status* out) {
-  *out->mutable_started_at() = to_timestamp(s.started_at);
-  *out->mutable_updated_at() = to_timestamp(s.updated_at);
-  out->set_ref(s.ref);
-  out->set_offset(s.offset);
-  out->set_total(s.total);
-  out->set_expected(s.expected);
-}
-
-errdefs::Status check_digest(const std::string& digest) {
-  auto s = store::validate_digest(digest);
-  if (!s.ok()) return errdefs::InvalidArgument(digest + ": " + s.message());
-  return s;
-}
 
 using server::failed_stream;
 using server::ListWriter;
@@ -86,14 +64,14 @@ class ReadReactor final : public grpc::ServerWriteReactor<api::ReadContentRespon
 class WriteReactor final
     : public grpc::ServerBidiReactor<api::WriteContentRequest, api::WriteContentResponse> {
  public:
-  WriteReactor(std::shared_ptr<store::Store> store) : store_(std::move(store)) { StartRead(&request_); }
+  WriteReactor(std::shared_ptr<store::Store> store) : session_(std::move(store)) { StartRead(&request_); }
 
   void OnReadDone(bool ok) override {
     if (!ok) return finish(grpc::Status::OK);  // the client closed its side
-    auto s = handle();
+    auto s = session_.handle(request_, response_, committed_);
     if (!s.ok()) {
       if (!errdefs::IsAlreadyExists(s))
-        log::debug("content write failed", {{"ref", ref_}, {"error", s.message()}});
+        log::debug("content write failed", {{"ref", session_.ref()}, {"error", s.message()}});
       return finish(errdefs::to_grpc(s));
     }
     StartWrite(&response_);
@@ -106,84 +84,15 @@ class WriteReactor final
   void OnDone() override { delete this; }
 
  private:
-  // The writer holds the ref's lock; it goes before the status is sent, not
-  // at OnDone, so a client that sees the call end (a failed commit, say) can
-  // at once Abort or reopen the ref, as with containerd.
+  // The ref goes before the status is sent, not at OnDone.
   void finish(const grpc::Status& status) {
-    writer_.reset();
+    session_.close();
     Finish(status);
   }
 
-  errdefs::Status open() {
-    ref_ = request_.ref();
-    if (ref_.empty()) return errdefs::InvalidArgument("first message must have a reference");
-    total_ = request_.total();
-    expected_ = request_.expected();
-    CTRD_ASSIGN_OR_RETURN(writer_, store_->writer({.ref = ref_, .total = total_, .expected = expected_}));
-    return errdefs::Status::Ok();
-  }
-
-  errdefs::Status handle() {
-    if (!writer_) CTRD_RETURN_IF_ERROR(open());
-    const auto& req = request_;
-    response_.Clear();
-    response_.set_action(req.action());
-    CTRD_ASSIGN_OR_RETURN(store::Status st, writer_->status());
-    response_.set_offset(st.offset);
-
-    if (!req.expected().empty()) {
-      expected_ = req.expected();
-      if (store_->info(expected_).ok()) {
-        writer_.reset();
-        (void)store_->abort(ref_);
-        return errdefs::AlreadyExists("blob with expected digest " + expected_ + " exists");
-      }
-    }
-    if (req.total() > 0) total_ = req.total();
-
-    switch (req.action()) {
-      case api::STAT:
-        response_.set_digest(writer_->digest());
-        *response_.mutable_started_at() = to_timestamp(st.started_at);
-        *response_.mutable_updated_at() = to_timestamp(st.updated_at);
-        response_.set_total(total_);
-        return errdefs::Status::Ok();
-      case api::WRITE:
-      case api::COMMIT: {
-        if (req.offset() > 0 && req.offset() != st.offset) {
-          return errdefs::OutOfRange("write @" + std::to_string(req.offset()) +
-                                     " must occur at current offset " + std::to_string(st.offset));
-        }
-        int64_t offset = st.offset;
-        if (req.offset() == 0 && st.offset > 0) {
-          CTRD_RETURN_IF_ERROR(writer_->truncate(0));
-          offset = 0;
-        }
-        if (!req.data().empty()) {
-          CTRD_RETURN_IF_ERROR(writer_->write(req.data()));
-          offset += static_cast<int64_t>(req.data().size());
-        }
-        response_.set_offset(offset);
-        response_.set_digest(writer_->digest());  // before commit, which ends the writer
-        if (req.action() == api::COMMIT) {
-          CTRD_RETURN_IF_ERROR(
-              writer_->commit(total_, expected_, {req.labels().begin(), req.labels().end()}));
-          committed_ = true;
-        }
-        return errdefs::Status::Ok();
-      }
-      default:
-        return errdefs::InvalidArgument("unknown write action " + std::to_string(req.action()));
-    }
-  }
-
-  std::shared_ptr<store::Store> store_;
-  std::unique_ptr<store::Writer> writer_;
+  WriteSession session_;
   api::WriteContentRequest request_;
   api::WriteContentResponse response_;
-  std::string ref_;
-  std::string expected_;
-  int64_t total_ = 0;
   bool committed_ = false;
 };
 
