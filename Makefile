@@ -6,7 +6,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CTRD_ARGS ?=
 
-.PHONY: all setup configure build run test unit integration asan bench install format tidy clean
+.PHONY: all setup configure build run test unit integration asan release bench install format tidy clean
 
 all: build
 
@@ -36,6 +36,12 @@ asan: setup
 	@if [ ! -f build-asan/build.ninja ]; then cmake --preset asan >/dev/null; fi
 	cmake --build build-asan -j $(JOBS)
 	ctest --preset asan -j $(JOBS) --timeout 900
+
+# The Release build type (-O3) packagers use, with warnings as errors, and its unit tests.
+release: setup
+	@if [ ! -f build-release/build.ninja ]; then cmake --preset release >/dev/null; fi
+	cmake --build build-release -j $(JOBS)
+	ctest --preset release -j $(JOBS) --timeout 600
 
 bench: build
 	bash bench/run.sh

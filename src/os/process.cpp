@@ -78,7 +78,9 @@ errdefs::StatusOr<std::string> look_path(const std::string& name) {
   std::string dir;
   while (std::getline(dirs, dir, ':')) {
     if (dir.empty()) continue;
-    std::string candidate = dir + "/" + name;
+    std::string candidate = std::move(dir);
+    candidate += '/';
+    candidate += name;
     if (::access(candidate.c_str(), X_OK) == 0) return candidate;
   }
   return errdefs::NotFound("executable file \"" + name + "\" not found in $PATH");

@@ -34,7 +34,7 @@ std::shared_ptr<grpc::Channel> dial(const std::string& path) {
 
 }  // namespace
 
-Connection::Connection(std::string name, std::string address)
+Connection::Connection(std::string name, const std::string& address)
     : name_(std::move(name)), address_(socket_path(address)), channel_(dial(address_)) {}
 
 std::unique_ptr<grpc::ClientContext> Connection::context(std::string_view ns, std::string_view lease) const {

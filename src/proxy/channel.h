@@ -24,7 +24,7 @@ class Connection {
  public:
   // `name` identifies the plugin in messages; `address` is a socket path,
   // with or without a "unix://" prefix. Nothing is dialed until the first call.
-  Connection(std::string name, std::string address);
+  Connection(std::string name, const std::string& address);
 
   const std::string& name() const { return name_; }
   const std::string& address() const { return address_; }

@@ -53,7 +53,7 @@ class RemoteReaderAt final : public cs::ReaderAt {
     size_t got = 0;
     while (got < n && reader->Read(&resp)) {
       const size_t take = std::min(n - got, resp.data().size());
-      std::memcpy(buf + got, resp.data().data(), take);
+      resp.data().copy(buf + got, take);
       got += take;
     }
     if (got == n) {

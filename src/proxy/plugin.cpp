@@ -52,7 +52,8 @@ errdefs::Status register_proxy_plugins(plugin::Registry& registry, const config:
     registrations.push_back({
         .type = std::string(kind.type),
         .id = name,
-        .init = [name, address = entry.address, make = std::move(kind.make)](
+        // A named copy: clang 14 (which clang-tidy uses) cannot capture a structured binding.
+        .init = [name = std::string(name), address = entry.address, make = std::move(kind.make)](
                     plugin::InitContext& ic) -> errdefs::StatusOr<plugin::Instance> {
           ic.meta().exports["address"] = address;
           ic.meta().platforms.push_back(plugin::host_platform());

@@ -664,10 +664,14 @@ class TaskManager::Impl : public std::enable_shared_from_this<TaskManager::Impl>
   }
 
   void remove_orphan_work_dirs(const std::string& ns) {
-    for (const std::string& id : subdirectories(options_.root_dir + "/" + ns)) {
+    const std::string dir = options_.root_dir + "/" + ns;
+    for (const std::string& id : subdirectories(dir)) {
       std::lock_guard lock(mu_);
       if (tasks_.contains({ns, id})) continue;
-      (void)snapshots::fs::remove_tree(options_.root_dir + "/" + ns + "/" + id);
+      std::string work = dir;
+      work += '/';
+      work += id;
+      (void)snapshots::fs::remove_tree(work);
     }
   }
 
