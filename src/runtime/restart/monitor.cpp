@@ -2,6 +2,7 @@
 
 #include <signal.h>
 
+#include <algorithm>
 #include <future>
 
 #include "config/binder.h"
@@ -110,9 +111,21 @@ Status Monitor::reconcile(const std::string& ns, const metadata::Container& c) {
     if (state.ok()) current = status_name(state->status);
   }
   if (desired == current) return Status::Ok();
-  if (desired == "running") return start_task(ns, c);
+  if (desired == "running") {
+    // A container this new is its creator's to start (`ctr run --label
+    // containerd.io/restart.status=running` creates the task right after the
+    // container); starting it here would race the creator and fail one of
+    // the two with AlreadyExists.
+    if (current == "stopped" && std::chrono::system_clock::now() - c.created_at < start_grace())
+      return Status::Ok();
+    return start_task(ns, c);
+  }
   if (desired == "stopped") return stop_task(ns, c.id);
   return Status::Ok();
+}
+
+std::chrono::nanoseconds Monitor::start_grace() const {
+  return std::max<std::chrono::nanoseconds>(interval_, std::chrono::seconds(2));
 }
 
 Status Monitor::stop_task(const std::string& ns, const std::string& id) {

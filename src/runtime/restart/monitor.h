@@ -3,7 +3,8 @@
 // containerd.io/restart.status match the label: "running" starts a task
 // (after deleting a stopped one), with its output to the file named by
 // containerd.io/restart.logpath or the URI in containerd.io/restart.loguri;
-// "stopped" kills and deletes a running one.
+// "stopped" kills and deletes a running one. A container created less than
+// max(interval, 2s) ago is left to its creator to start.
 #pragma once
 
 #include <chrono>
@@ -45,6 +46,8 @@ class Monitor : public plugin::Closer {
   errdefs::Status reconcile(const std::string& ns, const metadata::Container& c);
   errdefs::Status start_task(const std::string& ns, const metadata::Container& c);
   errdefs::Status stop_task(const std::string& ns, const std::string& id);
+  // How long a new container is left to its creator: max(interval, 2s).
+  std::chrono::nanoseconds start_grace() const;
 
   std::shared_ptr<metadata::DB> db_;
   std::shared_ptr<services::tasks::Service> tasks_;
