@@ -11,6 +11,7 @@
 #include <grpcpp/channel.h>
 #include <grpcpp/client_context.h>
 #include <grpcpp/support/status.h>
+#include <grpcpp/support/sync_stream.h>
 
 #include <memory>
 #include <string>
@@ -37,6 +38,24 @@ class Connection {
   // address, and lets the next call try to connect at once rather than after
   // the channel's reconnect backoff.
   errdefs::Status status(const grpc::Status& s) const;
+
+  // Reads a List stream to its end, calling `each` on every entry of every
+  // batch (`info`); an error from `each` ends the stream early and is returned.
+  template <typename Response, typename Each>
+  errdefs::Status read_list(grpc::ClientContext& ctx, grpc::ClientReaderInterface<Response>& reader,
+                            Each each) const {
+    Response resp;
+    while (reader.Read(&resp)) {
+      for (const auto& entry : resp.info()) {
+        if (errdefs::Status s = each(entry); !s.ok()) {
+          ctx.TryCancel();  // the rest is not wanted
+          (void)reader.Finish();
+          return s;
+        }
+      }
+    }
+    return status(reader.Finish());
+  }
 
  private:
   std::string name_;

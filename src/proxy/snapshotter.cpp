@@ -121,18 +121,7 @@ class ProxySnapshotter final : public sn::Snapshotter {
     for (const auto& f : filters) req.add_filters(f);
     auto ctx = conn_->context();
     auto reader = stub_->List(ctx.get(), req);
-    api::ListSnapshotsResponse resp;
-    while (reader->Read(&resp)) {
-      for (const auto& info : resp.info()) {
-        if (Status s = fn(from_proto(info)); !s.ok()) {
-          // Ends the stream: the rest is not wanted.
-          ctx->TryCancel();
-          (void)reader->Finish();
-          return s;
-        }
-      }
-    }
-    return conn_->status(reader->Finish());
+    return conn_->read_list(*ctx, *reader, [&](const api::Info& info) { return fn(from_proto(info)); });
   }
 
   Status cleanup() override {
