@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "temp_dir.h"
 #include "ttrpc/ttrpc.h"
 
 extern char** environ;
@@ -76,22 +77,6 @@ class Child {
  private:
   pid_t pid_ = -1;
   os::UniqueFd out_;
-};
-
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/ctrd-ttrpc-interop-XXXXXX";
-    if (::mkdtemp(tmpl) != nullptr) path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    if (!path_.empty()) std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
 };
 
 class GoInterop : public ::testing::Test {

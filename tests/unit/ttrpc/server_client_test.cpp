@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "temp_dir.h"
 #include "ttrpc/ttrpc.h"
 
 namespace ctrd::ttrpc {
@@ -24,22 +25,6 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 
 constexpr std::string_view kService = "ctrd.test.v1.Test";
-
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/ctrd-ttrpc-test-XXXXXX";
-    if (::mkdtemp(tmpl) != nullptr) path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    if (!path_.empty()) std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 std::pair<os::UniqueFd, os::UniqueFd> socket_pair() {
   int fds[2] = {-1, -1};
