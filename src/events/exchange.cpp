@@ -136,8 +136,13 @@ errdefs::StatusOr<std::shared_ptr<Subscription>> Exchange::subscribe(
 }
 
 void Exchange::unsubscribe(const std::shared_ptr<Subscription>& s) {
-  std::lock_guard lock(mu_);
-  subscribers_.remove(s);
+  {
+    std::lock_guard lock(mu_);
+    subscribers_.remove(s);
+  }
+  // Nothing will be delivered any more: a reader waiting for the next envelope
+  // must learn that now, or it waits forever.
+  s->close(errdefs::Canceled("unsubscribed"));
 }
 
 void Exchange::close_all(const Status& why) {

@@ -17,7 +17,10 @@
 #include "metrics/grpc_server_metrics.h"
 #include "metrics/http_server.h"
 #include "metrics/process.h"
+#include "os/dirs.h"
+#include "server/call_tracker.h"
 #include "server/service.h"
+#include "server/shutdown_watchdog.h"
 #include "server/socket.h"
 
 namespace ctrd::server {
@@ -25,14 +28,6 @@ namespace ctrd::server {
 using errdefs::Status;
 
 namespace {
-
-Status make_dir(const std::string& path, std::filesystem::perms perms) {
-  std::error_code ec;
-  std::filesystem::create_directories(path, ec);
-  if (ec) return errdefs::FromErrno(ec.value(), "create " + path);
-  std::filesystem::permissions(path, perms, ec);
-  return Status::Ok();
-}
 
 errdefs::StatusOr<std::string> read_text(const std::string& path) {
   std::ifstream in(path);
@@ -83,7 +78,10 @@ std::shared_ptr<metrics::Collector> plugin_collector(std::vector<PluginInit> ini
 }  // namespace
 
 Server::Server(const config::LoadedConfig& config, std::shared_ptr<events::Exchange> events)
-    : config_(config), events_(std::move(events)), plugins_(std::make_shared<plugin::Set>()) {}
+    : config_(config),
+      events_(std::move(events)),
+      plugins_(std::make_shared<plugin::Set>()),
+      calls_(std::make_shared<CallTracker>()) {}
 
 Server::~Server() {
   stop_metrics();
@@ -95,9 +93,10 @@ Server::~Server() {
 errdefs::StatusOr<std::unique_ptr<Server>> Server::create(const config::LoadedConfig& config,
                                                           const plugin::Registry& registry) {
   const auto& cfg = config.server;
-  using std::filesystem::perms;
-  CTRD_RETURN_IF_ERROR(make_dir(cfg.root, perms::owner_all | perms::group_exec | perms::others_exec));
-  CTRD_RETURN_IF_ERROR(make_dir(cfg.state, perms::owner_all | perms::group_exec | perms::others_exec));
+  // As containerd since CVE-2021-41103: nobody else may enter the root (images,
+  // snapshots, metadata); the state dir is traversable for the shims' sake.
+  CTRD_RETURN_IF_ERROR(os::ensure_dir(cfg.root, 0700));
+  CTRD_RETURN_IF_ERROR(os::ensure_dir(cfg.state, 0711));
   // A live daemon on our socket is found before any plugin touches the root.
   CTRD_RETURN_IF_ERROR(prepare_unix_socket(cfg.grpc.address));
   CTRD_RETURN_IF_ERROR(prepare_unix_socket(cfg.ttrpc_address()));
@@ -219,7 +218,7 @@ Status Server::start_listeners() {
     if (!p->ok()) continue;
     if (auto svc = p->instance().get<GrpcService>(); svc.ok()) (*svc)->register_grpc(builder);
   }
-  prepare_grpc_metrics(builder);
+  prepare_interceptors(builder);
 
   grpc_ = builder.BuildAndStart();
   if (!grpc_) {
@@ -228,7 +227,14 @@ Status Server::start_listeners() {
   }
   CTRD_RETURN_IF_ERROR(secure_unix_socket(g.address, g.uid, g.gid));
   log::info("serving...", {{"address", g.address}});
-  if (!g.tcp_address.empty()) log::info("serving...", {{"address", g.tcp_address}});
+  if (!g.tcp_address.empty()) {
+    log::info("serving...", {{"address", g.tcp_address}});
+    // Anyone who can reach that address has the whole API: say so.
+    if (g.tcp_tls_cert.empty()) {
+      log::warn("gRPC on TCP without TLS: any client that can reach this address controls the daemon",
+                {{"address", g.tcp_address}});
+    }
+  }
 
   CTRD_ASSIGN_OR_RETURN(ttrpc_, UnixListener::listen(config_.server.ttrpc_address(), config_.server.ttrpc.uid,
                                                      config_.server.ttrpc.gid));
@@ -247,13 +253,15 @@ Status Server::start_listeners() {
   return start_metrics();
 }
 
-void Server::prepare_grpc_metrics(grpc::ServerBuilder& builder) {
-  const auto& m = config_.server.metrics;
-  if (m.address.empty()) return;  // no interceptor at all: calls pay nothing
-  auto grpc_metrics = metrics::GrpcServerMetrics::create(metrics_, m.grpc_histogram);
-  builder.SetOption(grpc_metrics->preregister_option());
+void Server::prepare_interceptors(grpc::ServerBuilder& builder) {
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
-  creators.push_back(grpc_metrics->interceptor_factory());
+  creators.push_back(calls_->interceptor_factory());
+  const auto& m = config_.server.metrics;
+  if (!m.address.empty()) {
+    auto grpc_metrics = metrics::GrpcServerMetrics::create(metrics_, m.grpc_histogram);
+    builder.SetOption(grpc_metrics->preregister_option());
+    creators.push_back(grpc_metrics->interceptor_factory());
+  }
   builder.experimental().SetInterceptorCreators(std::move(creators));
 }
 
@@ -303,12 +311,14 @@ Status Server::serve(const std::function<void()>& on_serving, const std::functio
     serving_ = true;
     cv_.wait(lock, [this] { return shutdown_requested_; });
   }
-  log::info("stopping...");
-  stop_metrics();
   if (on_stopping) on_stopping();
+  log::info("stopping...");
+  // Whatever a client or a plugin does, the process ends within the limit.
+  ShutdownWatchdog watchdog(kShutdownLimit, [this] { exit_undrained(); });
+  stop_metrics();
   // Long-lived event streams end first so the grace period goes to real calls.
   events_->close_all(errdefs::Unavailable("server is shutting down"));
-  grpc_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  grpc_->Shutdown(std::chrono::system_clock::now() + kShutdownGrace);
   grpc_->Wait();
   grpc_.reset();
   ::unlink(config_.server.grpc.address.c_str());
@@ -317,6 +327,24 @@ Status Server::serve(const std::function<void()>& on_serving, const std::functio
   close_plugins();
   log::info("stopped");
   return Status::Ok();
+}
+
+void Server::exit_undrained() {
+  const auto now = std::chrono::steady_clock::now();
+  const auto calls = calls_->in_flight();
+  for (const auto& call : calls) {
+    const double age = std::chrono::duration<double>(now - call.started).count();
+    log::error("call did not drain before shutdown",
+               {{"method", call.method}, {"age", std::to_string(age) + "s"}});
+  }
+  log::error(
+      "shutdown did not complete in time; exiting anyway",
+      {{"limit", std::to_string(kShutdownLimit.count()) + "s"}, {"calls", std::to_string(calls.size())}});
+  // The sockets are ours; a next start would replace them anyway.
+  ::unlink(config_.server.grpc.address.c_str());
+  ::unlink(config_.server.ttrpc_address().c_str());
+  // No destructors: the threads still running own what they use.
+  std::_Exit(0);
 }
 
 void Server::shutdown() {

@@ -5,10 +5,13 @@
 // socket. With `[metrics] address` set it also serves Prometheus metrics over
 // HTTP (gRPC call counts, process stats, plugin init times and whatever
 // collectors modules add to metrics::Registry::global()). Shutdown stops
-// accepting, lets in-flight calls finish, closes plugins in reverse init order
-// and removes the sockets.
+// accepting, lets in-flight calls finish (kShutdownGrace, then they are
+// cancelled), closes plugins in reverse init order and removes the sockets;
+// if that has not completed within kShutdownLimit, it logs the calls still in
+// flight and the process exits anyway. Shims and their containers live on.
 #pragma once
 
+#include <chrono>
 #include <functional>
 
 #include <atomic>
@@ -49,6 +52,13 @@ struct PluginInit {
   double seconds = 0;  // 0 when init was never called (unmet dependency, bad config)
 };
 
+// A call still running this long after shutdown began is cancelled.
+inline constexpr std::chrono::seconds kShutdownGrace{5};
+// The process is gone this long after shutdown began, drained or not.
+inline constexpr std::chrono::seconds kShutdownLimit{10};
+
+class CallTracker;
+
 class Server {
  public:
   // Initializes every enabled plugin. Fails when a required plugin (config
@@ -75,8 +85,10 @@ class Server {
   Server(const config::LoadedConfig& config, std::shared_ptr<events::Exchange> events);
   errdefs::Status init_plugins(const plugin::Registry& registry);
   errdefs::Status start_listeners();
-  // Installs the gRPC interceptor on `builder` when metrics are configured.
-  void prepare_grpc_metrics(grpc::ServerBuilder& builder);
+  // Installs the call tracker and, when metrics are configured, the metrics interceptor.
+  void prepare_interceptors(grpc::ServerBuilder& builder);
+  // Logs the calls still in flight and ends the process (the watchdog's last resort).
+  [[noreturn]] void exit_undrained();
   errdefs::Status start_metrics();
   void stop_metrics();
   void close_plugins();
@@ -85,6 +97,7 @@ class Server {
   std::shared_ptr<events::Exchange> events_;
   std::shared_ptr<plugin::Set> plugins_;
   std::unique_ptr<grpc::Server> grpc_;
+  std::shared_ptr<CallTracker> calls_;
   std::unique_ptr<UnixListener> ttrpc_;
   std::unique_ptr<ttrpc::Server> ttrpc_server_;
   std::vector<PluginInit> plugin_inits_;

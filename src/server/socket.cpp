@@ -10,6 +10,8 @@
 #include <filesystem>
 #include <memory>
 
+#include "os/dirs.h"
+
 namespace ctrd::server {
 namespace {
 
@@ -37,12 +39,7 @@ bool is_live(const sockaddr_un& addr) {
 
 errdefs::Status prepare_unix_socket(const std::string& path) {
   CTRD_ASSIGN_OR_RETURN(sockaddr_un addr, unix_address(path));
-  std::error_code ec;
-  auto dir = std::filesystem::path(path).parent_path();
-  if (!dir.empty()) {
-    std::filesystem::create_directories(dir, ec);
-    if (ec) return errdefs::FromErrno(ec.value(), "create socket directory " + dir.string());
-  }
+  CTRD_RETURN_IF_ERROR(os::create_parents(path));
   struct stat st {};
   if (::lstat(path.c_str(), &st) != 0) return errdefs::Status::Ok();
   if (!S_ISSOCK(st.st_mode)) {

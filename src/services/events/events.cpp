@@ -72,10 +72,15 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<api::Envelope> {
     pump_locked();
   }
 
+  // The call ends here, or in OnWriteDone when a write is in flight: either way
+  // `cancelled_` makes the next pump finish it, whatever the write's outcome.
   void OnCancel() override {
+    {
+      std::lock_guard lock(guard_->mu);
+      cancelled_ = true;
+      pump_locked();
+    }
     exchange_->unsubscribe(sub_);
-    std::lock_guard lock(guard_->mu);
-    if (!writing_) finish_locked(grpc::Status(grpc::StatusCode::CANCELLED, "subscription cancelled"));
   }
 
   void OnDone() override {
@@ -95,6 +100,7 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<api::Envelope> {
 
   void pump_locked() {
     if (writing_ || finished_) return;
+    if (cancelled_) return finish_locked(grpc::Status(grpc::StatusCode::CANCELLED, "subscription cancelled"));
     if (auto e = sub_->pop()) {
       message_.Clear();
       to_proto(*e, &message_);
@@ -116,6 +122,7 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<api::Envelope> {
   std::shared_ptr<Guard> guard_;
   api::Envelope message_;
   bool writing_ = false;
+  bool cancelled_ = false;
   bool finished_ = false;
 };
 
