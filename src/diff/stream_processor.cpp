@@ -17,6 +17,7 @@
 
 #include "diff/diff.h"
 #include "log/log.h"
+#include "os/dirs.h"
 #include "os/process.h"
 #include "os/unique_fd.h"
 
@@ -124,6 +125,12 @@ class ProcessorStage {
                                                          std::unique_ptr<archive::Reader> source,
                                                          UniqueFd stdin_fd, const std::string* payload) {
     CTRD_ASSIGN_OR_RETURN(std::string program, os::look_path(spec.path));
+    if (auto trusted = os::check_trusted_file(program); !trusted.ok()) {
+      log::warn("refusing stream processor",
+                {{"id", spec.id}, {"path", program}, {"error", trusted.message()}});
+      return errdefs::PermissionDenied("refusing stream processor " + spec.id + " (" + program +
+                                       "): " + trusted.message());
+    }
     CTRD_ASSIGN_OR_RETURN(Pipe out, make_pipe());
     CTRD_ASSIGN_OR_RETURN(Pipe err, make_pipe());
     CTRD_ASSIGN_OR_RETURN(Pipe stop, make_pipe());

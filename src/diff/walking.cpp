@@ -10,6 +10,7 @@
 #include "content/local/sha256.h"
 #include "diff/stream_processor.h"
 #include "log/log.h"
+#include "os/dirs.h"
 
 namespace ctrd::diff {
 namespace {
@@ -206,9 +207,7 @@ void register_plugin(plugin::Registry& registry) {
       .requirements = {std::string(plugin::type::kMetadata)},
       .init = [](plugin::InitContext& ic) -> StatusOr<plugin::Instance> {
         CTRD_ASSIGN_OR_RETURN(auto db, ic.get<metadata::DB>(plugin::type::kMetadata));
-        std::error_code ec;
-        std::filesystem::create_directories(ic.state(), ec);
-        if (ec) return errdefs::FromErrno(ec.value(), "create " + ic.state());
+        CTRD_RETURN_IF_ERROR(os::ensure_dir(ic.state(), 0700));
         ic.meta().platforms.push_back(plugin::host_platform());
         return plugin::Instance::of<WalkingDiffer, Differ, Applier, Comparer>(
             std::make_shared<WalkingDiffer>(std::move(db), ic.state()));

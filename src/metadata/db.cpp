@@ -9,6 +9,7 @@
 #include "metadata/records.h"
 #include "metadata/snapshotter.h"
 #include "metadata/storage.h"
+#include "os/dirs.h"
 
 namespace ctrd::metadata {
 
@@ -77,9 +78,8 @@ StatusOr<std::shared_ptr<DB>> DB::open(const std::string& dir, std::shared_ptr<c
     backends.emplace(name, std::move(backend));
   }
 
+  CTRD_RETURN_IF_ERROR(os::ensure_dir(dir, 0700));
   std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) return errdefs::FromErrno(ec.value(), "create metadata directory " + dir);
   auto canonical = std::filesystem::canonical(dir, ec);
   if (ec) return errdefs::FromErrno(ec.value(), "resolve metadata directory " + dir);
   CTRD_ASSIGN_OR_RETURN(DirClaim claim, DirClaim::acquire(canonical.string()));

@@ -14,6 +14,7 @@
 #include <set>
 #include <system_error>
 
+#include "os/dirs.h"
 #include "os/unique_fd.h"
 #include "plugin/abi.h"
 
@@ -137,6 +138,9 @@ LoadedFile load_plugin_file(const std::string& path, Registry& registry, std::st
     out.status = errdefs::FailedPrecondition("refusing plugin file " + path + ": " + std::move(why));
     return out;
   };
+
+  // Code that anyone but root could have replaced is never loaded.
+  if (auto trusted = os::check_trusted_file(path); !trusted.ok()) return refuse(trusted.message());
 
   auto stamp = read_abi_stamp(path);
   if (!stamp.ok()) {

@@ -10,6 +10,7 @@
 #include <mutex>
 
 #include "log/log.h"
+#include "os/dirs.h"
 #include "os/unique_fd.h"
 #include "snapshots/fs.h"
 
@@ -19,11 +20,6 @@ using errdefs::Status;
 using errdefs::StatusOr;
 
 namespace {
-
-Status make_dir(const std::string& path, mode_t mode) {
-  if (::mkdir(path.c_str(), mode) != 0 && errno != EEXIST) return errdefs::FromErrno(errno, "create " + path);
-  return Status::Ok();
-}
 
 // The id a directory name stands for, or 0 when it is not a snapshot's.
 uint64_t parse_id(std::string_view name) {
@@ -42,8 +38,8 @@ DirSnapshotter::DirSnapshotter(std::string root, std::unique_ptr<Metastore> meta
 DirSnapshotter::~DirSnapshotter() = default;
 
 StatusOr<std::unique_ptr<Metastore>> DirSnapshotter::open_root(const std::string& root) {
-  CTRD_RETURN_IF_ERROR(make_dir(root, 0700));
-  CTRD_RETURN_IF_ERROR(make_dir(root + "/snapshots", 0700));
+  CTRD_RETURN_IF_ERROR(os::ensure_dir(root, 0700));
+  CTRD_RETURN_IF_ERROR(os::ensure_dir(root + "/snapshots", 0700));
   return Metastore::open(root + "/metadata");
 }
 

@@ -76,11 +76,15 @@ int decode_status(int status) {
 
 }  // namespace
 
-TempDir::TempDir() {
-  std::string tmpl = (std::filesystem::temp_directory_path() / "ctrd-it-XXXXXX").string();
+TempDir::TempDir() : TempDir(std::filesystem::temp_directory_path()) {}
+
+TempDir::TempDir(const std::filesystem::path& parent) {
+  std::string tmpl = (parent / "ctrd-it-XXXXXX").string();
   if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
   path_ = tmpl;
 }
+
+std::filesystem::path trusted_temp_parent() { return "/run"; }
 
 TempDir::~TempDir() {
   // A test that failed half-way may leave something mounted below: removing

@@ -21,6 +21,8 @@ namespace ctrd::testing {
 class TempDir {
  public:
   TempDir();
+  // Under `parent` instead of the system's temporary directory.
+  explicit TempDir(const std::filesystem::path& parent);
   ~TempDir();
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;
@@ -29,6 +31,10 @@ class TempDir {
  private:
   std::filesystem::path path_;
 };
+
+// A parent for temporary directories whose whole chain only root can write
+// (unlike /tmp): the daemon loads or executes code only from such places.
+std::filesystem::path trusted_temp_parent();
 
 // Detaches every mount at or below `dir` (deepest first).
 void unmount_below(const std::filesystem::path& dir);

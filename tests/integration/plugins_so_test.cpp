@@ -28,7 +28,7 @@ constexpr auto kBuildTimeout = std::chrono::seconds(300);
 class LoadablePlugins : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    work_ = std::make_unique<TempDir>();
+    work_ = std::make_unique<TempDir>(trusted_temp_parent());
     const fs::path prefix = work_->path() / "prefix";
     auto r = run({"/usr/bin/env", "cmake", "--install", CTRD_BUILD_DIR, "--prefix", prefix.string()},
                  std::chrono::seconds(120));
@@ -147,6 +147,48 @@ TEST_F(LoadablePlugins, PluginsGraphShowsLoadedPlugins) {
   auto r = run({ctrd_binary(), "--config", config.string(), "plugins", "graph"});
   ASSERT_EQ(r.exit_code, 0) << r.all();
   EXPECT_THAT(r.out, HasSubstr("io.containerd.internal.v1.example"));
+}
+
+// The example plugin is not served, and the log names the file and why.
+void expect_refused(Daemon& d, const fs::path& file, const std::string& why) {
+  auto ls = d.ctr({"plugins", "ls", "id==example"});
+  ASSERT_EQ(ls.exit_code, 0) << ls.all();
+  EXPECT_THAT(ls.out, Not(HasSubstr("example")));
+  EXPECT_THAT(d.log(), AllOf(HasSubstr("refusing plugin file " + file.string()), HasSubstr(why)));
+  EXPECT_THAT(d.log(), Not(HasSubstr("example plugin says")));
+}
+
+TEST_F(LoadablePlugins, WorldWritablePluginDirIsRefused) {
+  const fs::path dir = plugin_dir("plugins-world", {{good_, "example.so"}});
+  fs::permissions(dir, fs::perms::all);
+  Daemon d({.config = config_for(dir)});
+  expect_refused(d, dir / "example.so", dir.string() + " has mode 0777, writable by group or others");
+}
+
+TEST_F(LoadablePlugins, GroupWritablePluginFileIsRefused) {
+  const fs::path dir = plugin_dir("plugins-group", {{good_, "example.so"}});
+  fs::permissions(dir / "example.so", fs::perms::group_write, fs::perm_options::add);
+  Daemon d({.config = config_for(dir)});
+  expect_refused(d, dir / "example.so", "writable by group or others");
+  EXPECT_THAT(d.log(), HasSubstr((dir / "example.so").string() + " has mode 0"));
+}
+
+TEST_F(LoadablePlugins, SymlinkIntoTmpIsRefusedAndARequiredPluginStopsTheStart) {
+  TempDir outside;  // under /tmp, which anyone may write to
+  fs::copy_file(good_, outside.path() / "example.so");
+  const fs::path dir = plugin_dir("plugins-link", {});
+  fs::create_symlink(outside.path() / "example.so", dir / "example.so");
+  {
+    Daemon d({.config = config_for(dir)});
+    expect_refused(d, dir / "example.so", "/tmp has mode 1777, writable by group or others");
+  }
+  Daemon required({.config = config_for(dir, "required_plugins = [\"io.containerd.internal.v1.example\"]\n"),
+                   .wait_ready = false});
+  auto code = required.process().wait(std::chrono::seconds(60));
+  ASSERT_TRUE(code.has_value()) << "ctrd kept running without a required plugin";
+  EXPECT_NE(*code, 0);
+  EXPECT_THAT(required.log(),
+              AllOf(HasSubstr("/tmp has mode 1777"), HasSubstr("io.containerd.internal.v1.example")));
 }
 
 TEST_F(LoadablePlugins, WithoutPluginDirNothingIsLoaded) {

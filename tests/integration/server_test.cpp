@@ -24,6 +24,7 @@
 namespace ctrd::testing {
 namespace {
 
+using ::testing::AllOf;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
@@ -346,6 +347,8 @@ TEST(Server, ServesOnTcpWhenConfigured) {
   Daemon d({.config = "version = 2\n[grpc]\ntcp_address = \"" + tcp + "\"\n"});
   auto s = version_over(grpc::CreateChannel(tcp, grpc::InsecureChannelCredentials()));
   EXPECT_TRUE(s.ok()) << s.error_message();
+  EXPECT_THAT(d.log(), AllOf(HasSubstr("level=warning"), HasSubstr("gRPC on TCP without TLS"),
+                             HasSubstr("address=" + tcp)));
 }
 
 // A CA, a server certificate for 127.0.0.1 and a client certificate, made with openssl.

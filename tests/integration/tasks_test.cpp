@@ -4,15 +4,19 @@
 // left behind (shims, mounts, cgroups, bundles), the event sequence of a run,
 // reconnecting to shims after ctrd restarts or dies, a shim that died while
 // ctrd was down, and many concurrent runs.
+#include <github.com/containerd/containerd/api/services/content/v1/content.grpc.pb.h>
+#include <github.com/containerd/containerd/api/services/tasks/v1/tasks.grpc.pb.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <deque>
 #include <fstream>
 #include <functional>
+#include <future>
 #include <map>
 #include <mutex>
 #include <sstream>
@@ -424,6 +428,79 @@ TEST_F(Tasks, InteractiveShellInATerminal) {
 
 TEST_F(Tasks, ReconnectsToRunningTaskAfterSigterm) {
   expect_task_survives_restart([this] { ASSERT_EQ(d_.stop(), 0) << d_.log(); });
+}
+
+// A client waiting on the task when SIGTERM comes: the daemon drains the
+// Wait (it ends cancelled, the task does not) and stops well within its limit.
+TEST_F(Tasks, ReconnectsToRunningTaskAfterSigtermWithAWaitInFlight) {
+  expect_task_survives_restart([this] {
+    auto stub = containerd::services::tasks::v1::Tasks::NewStub(d_.channel());
+    auto ctx = context_for(kNamespace);
+    containerd::services::tasks::v1::WaitRequest req;
+    req.set_container_id("t5");
+    containerd::services::tasks::v1::WaitResponse resp;
+    std::promise<grpc::Status> waited;
+    std::thread waiter([&] { waited.set_value(stub->Wait(ctx.get(), req, &resp)); });
+    // In flight once the daemon counts it as started.
+    const std::string started_wait =
+        "grpc_server_started_total{grpc_method=\"Wait\",grpc_service=\"containerd.services.tasks.v1.Tasks\","
+        "grpc_type=\"unary\"} 1";
+    EXPECT_TRUE(poll_until(
+        [&] { return http_get(metrics_port_, "/v1/metrics").find(started_wait) != std::string::npos; }, 10s))
+        << http_get(metrics_port_, "/v1/metrics");
+    const auto started = std::chrono::steady_clock::now();
+    auto code = d_.stop(20s);
+    waiter.join();
+    ASSERT_EQ(code, 0) << d_.log();
+    EXPECT_LT(std::chrono::steady_clock::now() - started, 8s);
+    EXPECT_THAT(d_.log(), HasSubstr("msg=\"stopped\""));
+    EXPECT_FALSE(waited.get_future().get().ok()) << "the task did not exit";
+  });
+}
+
+// With a container running, an image imported and an ingest half-written,
+// another user (nobody) who can reach the root and state directories can
+// list, read, execute, write or connect to nothing below them.
+TEST_F(Tasks, NobodyCanUseNothingUnderRootOrState) {
+  ASSERT_EQ(::chmod(d_.dir().c_str(), 0711), 0) << "the daemon's parent is world-traversable";
+  ASSERT_NO_FATAL_FAILURE(run_sleeper("t8"));
+  auto content = containerd::services::content::v1::Content::NewStub(d_.channel());
+  auto write_ctx = context_for(kNamespace);
+  auto ingest = content->Write(write_ctx.get());
+  containerd::services::content::v1::WriteContentRequest req;
+  req.set_action(containerd::services::content::v1::WRITE);
+  req.set_ref("walk-ingest");
+  req.set_total(2 << 20);
+  req.set_data(std::string(1 << 20, 'i'));
+  containerd::services::content::v1::WriteContentResponse resp;
+  ASSERT_TRUE(ingest->Write(req) && ingest->Read(&resp));
+
+  auto listed = run({"/usr/bin/python3", CTRD_NOBODY_WALK_PATH, "list", d_.root(), d_.state()});
+  ASSERT_EQ(listed.exit_code, 0) << listed.all();
+  const auto entries = lines_of(listed.out);
+  // What the walk must have seen for it to mean anything.
+  for (const char* expected : {"/blobs/sha256/", "/ingest/", "/io.containerd.metadata.v1.lmdb/",
+                               "/io.containerd.runtime.v2.task/default/t8/config.json",
+                               "/io.containerd.snapshotter.v1.overlayfs/snapshots/"}) {
+    EXPECT_TRUE(std::any_of(entries.begin(), entries.end(),
+                            [&](const std::string& e) { return e.find(expected) != std::string::npos; }))
+        << "the walk saw nothing under " << expected;
+  }
+  const fs::path list = d_.dir() / "walk.list";
+  {
+    std::ofstream out(list);
+    out << listed.out << "socket\t" << d_.address() << "\nsocket\t" << d_.address() << ".ttrpc\n";
+  }
+  auto tried = run({"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                    "/usr/bin/python3", CTRD_NOBODY_WALK_PATH, "try", d_.root(), d_.state()},
+                   60s, list.string());
+  EXPECT_EQ(tried.exit_code, 0) << tried.all();
+  EXPECT_THAT(tried.out, HasSubstr("reached 2 top directories as uid 65534; tried " +
+                                   std::to_string(entries.size() + 2) + " entries"));
+
+  write_ctx->TryCancel();
+  (void)ingest->Finish();
+  ASSERT_NO_FATAL_FAILURE(kill_and_remove("t8"));
 }
 
 TEST_F(Tasks, ReconnectsToRunningTaskAfterKill9) {

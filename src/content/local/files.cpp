@@ -39,7 +39,7 @@ errdefs::StatusOr<std::string> read_small_file(const std::string& path) {
 errdefs::Status write_file_durably(const std::string& path, std::string_view contents) {
   const std::string tmp = path + ".tmp";
   auto write_synced = [&]() -> errdefs::Status {
-    CTRD_ASSIGN_OR_RETURN(UniqueFd fd, open_file(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644));
+    CTRD_ASSIGN_OR_RETURN(UniqueFd fd, open_file(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600));
     size_t written = 0;
     CTRD_RETURN_IF_ERROR(write_all_at(fd.get(), contents, 0, written).with_context("write " + tmp));
     if (::fdatasync(fd.get()) != 0) return errdefs::FromErrno(errno, "sync " + tmp);

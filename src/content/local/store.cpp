@@ -16,12 +16,13 @@
 #include "content/local/writer.h"
 #include "filters/filters.h"
 #include "log/log.h"
+#include "os/dirs.h"
 #include "os/unique_fd.h"
 
 namespace ctrd::content::local {
 namespace {
 
-constexpr mode_t kDataMode = 0644;
+constexpr mode_t kDataMode = 0600;
 
 class LocalReaderAt final : public ReaderAt {
  public:
@@ -237,7 +238,7 @@ class LocalStore final : public Store {
     CTRD_ASSIGN_OR_RETURN(ingest.lock, RefLock::acquire(ingest.paths.dir, options.ref, options_.lock_wait));
 
     bool resumed = false;
-    const bool fresh = ::mkdir(ingest.paths.dir.c_str(), 0755) == 0;
+    const bool fresh = ::mkdir(ingest.paths.dir.c_str(), 0700) == 0;
     if (!fresh) {
       if (errno != EEXIST) return errdefs::FromErrno(errno, "create ingest " + ingest.paths.dir);
       CTRD_ASSIGN_OR_RETURN(resumed, resume(options, ingest));
@@ -346,9 +347,9 @@ errdefs::StatusOr<std::shared_ptr<Store>> open_store(const std::string& root, co
   std::string normalized = absolute.lexically_normal().string();
   while (normalized.size() > 1 && normalized.back() == '/') normalized.pop_back();
 
-  for (const char* sub : {"/ingest", "/blobs/sha256"}) {
-    std::filesystem::create_directories(normalized + sub, ec);
-    if (ec) return errdefs::FromErrno(ec.value(), "create " + normalized + sub);
+  // Only the daemon reads blobs; clients go through the API.
+  for (const char* sub : {"", "/ingest", "/blobs", "/blobs/sha256"}) {
+    CTRD_RETURN_IF_ERROR(os::ensure_dir(normalized + sub, 0700));
   }
   return std::shared_ptr<Store>(std::make_shared<LocalStore>(std::move(normalized), options));
 }

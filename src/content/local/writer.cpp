@@ -12,6 +12,7 @@
 
 #include "content/local/files.h"
 #include "log/log.h"
+#include "os/dirs.h"
 
 namespace ctrd::content::local {
 namespace {
@@ -132,11 +133,9 @@ errdefs::Status LocalWriter::commit(int64_t size, std::string_view expected, con
                                        std::string(expected));
   }
 
-  std::error_code ec;
-  std::filesystem::create_directories(ingest_.blobs_dir, ec);
-  if (ec) {
+  if (errdefs::Status made = os::ensure_dir(ingest_.blobs_dir, 0700); !made.ok()) {
     close_resumable();
-    return errdefs::FromErrno(ec.value(), "create " + ingest_.blobs_dir);
+    return made;
   }
   const std::string target = ingest_.blobs_dir + "/" + hex;
   struct stat existing {};

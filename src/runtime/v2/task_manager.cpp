@@ -18,6 +18,7 @@
 #include "events/publish.h"
 #include "log/log.h"
 #include "metadata/db.h"
+#include "os/dirs.h"
 #include "os/process.h"
 #include "runtime/v2/bundle.h"
 #include "runtime/v2/shim.h"
@@ -412,8 +413,19 @@ class TaskManager::Impl : public std::enable_shared_from_this<TaskManager::Impl>
   }
 
   // As containerd: an absolute path as is; else the name's shim binary on
-  // PATH, or next to the daemon's executable.
+  // PATH, or next to the daemon's executable. Unlike containerd, a binary that
+  // someone other than root could replace is refused.
   errdefs::StatusOr<std::string> resolve_runtime(const std::string& runtime) {
+    CTRD_ASSIGN_OR_RETURN(std::string path, find_runtime(runtime));
+    if (auto trusted = os::check_trusted_file(path); !trusted.ok()) {
+      log::warn("refusing shim binary", {{"runtime", runtime}, {"path", path}, {"error", trusted.message()}});
+      return errdefs::PermissionDenied("refusing shim binary " + path + " for runtime " + runtime + ": " +
+                                       trusted.message());
+    }
+    return path;
+  }
+
+  errdefs::StatusOr<std::string> find_runtime(const std::string& runtime) {
     if (runtime.empty()) return errdefs::InvalidArgument("no runtime name");
     if (runtime.front() == '/') {
       struct stat st {};
@@ -685,9 +697,7 @@ class TaskManager::Impl : public std::enable_shared_from_this<TaskManager::Impl>
 
 errdefs::StatusOr<std::shared_ptr<TaskManager>> TaskManager::open(TaskManagerOptions options) {
   for (const std::string& dir : {options.state_dir, options.root_dir}) {
-    std::error_code ec;
-    std::filesystem::create_directories(dir, ec);
-    if (ec) return errdefs::Internal("mkdir " + dir + ": " + ec.message());
+    CTRD_RETURN_IF_ERROR(os::ensure_dir(dir, 0711));
   }
   auto impl = std::make_shared<Impl>(std::move(options));
   impl->recover();

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "filters/filters.h"
+#include "os/dirs.h"
 
 namespace ctrd::services::introspection {
 namespace {
@@ -76,9 +77,7 @@ errdefs::StatusOr<std::string> Service::uuid() {
     uuid_ = text;
     return uuid_;
   }
-  std::error_code ec;
-  std::filesystem::create_directories(root_, ec);
-  if (ec) return errdefs::FromErrno(ec.value(), "create " + root_);
+  CTRD_RETURN_IF_ERROR(os::ensure_dir(root_, 0700));
   std::string fresh = random_uuid();
   // Written to a temporary name and renamed, so a crash never leaves half a UUID.
   const std::string tmp = path + ".tmp";

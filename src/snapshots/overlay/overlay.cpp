@@ -19,6 +19,7 @@
 #include <thread>
 #include <utility>
 
+#include "os/dirs.h"
 #include "snapshots/fs.h"
 
 namespace ctrd::snapshots::overlay {
@@ -120,7 +121,7 @@ int mount_check(const std::string& dir) {
 }  // namespace
 
 Status check_supported(const std::string& root) {
-  if (::mkdir(root.c_str(), 0700) != 0 && errno != EEXIST) return errdefs::FromErrno(errno, "create " + root);
+  CTRD_RETURN_IF_ERROR(os::ensure_dir(root, 0700));
   const std::string marker = root + "/" + std::string(kSupportedMarker);
   const std::string identity = check_identity(root);
   // A check already passed for this kernel and filesystem: nothing to try again.

@@ -82,9 +82,11 @@ inline std::string sha256_hex(std::string_view data) {
 // A directory under /tmp removed with everything in it when this goes away.
 class TempDir {
  public:
-  TempDir() {
-    char tmpl[] = "/tmp/ctrd-archive-XXXXXX";
-    const char* made = ::mkdtemp(tmpl);
+  // `parent` "/run" for a place only root can write to, from which the
+  // daemon's code would load or execute programs (unlike /tmp).
+  explicit TempDir(const std::string& parent = "/tmp") {
+    std::string tmpl = parent + "/ctrd-archive-XXXXXX";
+    const char* made = ::mkdtemp(tmpl.data());
     if (made != nullptr) path_ = made;
   }
   ~TempDir() {

@@ -36,7 +36,8 @@ void write_file(const fs::path& p, const std::string& data) {
 class LoaderTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "ctrd-loader-XXXXXX").string();
+    // Not /tmp: plugin files are loaded only from places only root can write to.
+    std::string tmpl = "/run/ctrd-loader-XXXXXX";
     ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
     dir_ = tmpl;
     fs::create_directories(markers());
