@@ -2,7 +2,7 @@
 // containerd, side by side (A B A B ...), each round on fresh roots.
 //
 // import: `ctr images import` of a multi-layer gzip image built with the
-//   shared mkimage.py from directories of this machine (default: /usr/lib/gcc,
+//   project's tools/mkimage.py from directories of this machine (default: /usr/lib/gcc,
 //   /usr/lib/python3, /usr/include/c++, /usr/share/perl — about 320 MB and
 //   7,500 files in four layers). Measures the import's wall time, the daemon's
 //   CPU time during it and its peak RSS (VmHWM).

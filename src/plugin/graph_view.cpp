@@ -8,7 +8,7 @@
 namespace ctrd::plugin {
 namespace {
 
-// DESIGN §2's three layers, top to bottom.
+// The three plugin layers of docs/design.md, top to bottom.
 enum class Layer { kApi, kService, kBase };
 
 Layer layer_of(const Registration& r) {

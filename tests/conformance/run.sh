@@ -2,7 +2,7 @@
 # Starts ctrd on a fresh temporary root, runs the Go-client conformance
 # program against it, and stops ctrd (SIGTERM, by pid) however the run ends.
 # The tasks section runs containers from a busybox OCI tarball built here
-# with the shared mkimage.py (no network needed).
+# with the project's tools/mkimage.py (no network needed).
 # usage: run.sh CTRD_BINARY CONFORMANCE_BINARY [conformance flags...]
 set -euo pipefail
 
@@ -11,7 +11,7 @@ conformance=$2
 shift 2
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-mkimage=$here/../../../shared/testdata/mkimage.py
+mkimage=$here/../../tools/mkimage.py
 
 dir=$(mktemp -d "${TMPDIR:-/tmp}/ctrd-conformance.XXXXXX")
 pid=
