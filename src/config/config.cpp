@@ -98,6 +98,7 @@ void GrpcConfig::bind(Binder& b) {
   b.field("gid", gid);
   b.field("max_recv_message_size", max_recv_message_size);
   b.field("max_send_message_size", max_send_message_size);
+  b.field("blocking_threads", blocking_threads);
 }
 
 void TtrpcConfig::bind(Binder& b) {
@@ -168,7 +169,8 @@ errdefs::StatusOr<LoadedConfig> decode(toml::table table) {
   toml::table server_keys = table;
   server_keys.erase("plugins");
   CTRD_RETURN_IF_ERROR(decode_named_tables(server_keys, "proxy_plugins", out.server.proxy_plugins, out));
-  CTRD_RETURN_IF_ERROR(decode_named_tables(server_keys, "stream_processors", out.server.stream_processors, out));
+  CTRD_RETURN_IF_ERROR(
+      decode_named_tables(server_keys, "stream_processors", out.server.stream_processors, out));
   auto report = decode_into(server_keys, "", out.server);
   if (!report.error.ok()) return report.error;
   for (auto& k : report.unknown_keys) out.warnings.push_back("unknown key " + k);

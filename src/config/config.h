@@ -35,6 +35,9 @@ struct GrpcConfig {
   uint32_t gid = 0;
   int32_t max_recv_message_size = kDefaultMaxMessageSize;
   int32_t max_send_message_size = kDefaultMaxMessageSize;
+  // Threads for calls that block (task calls to shims, layer apply and diff);
+  // more such calls wait in a queue. Not a containerd key: it has no bound.
+  int32_t blocking_threads = 64;
   void bind(Binder& b);
 };
 

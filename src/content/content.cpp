@@ -7,18 +7,7 @@ namespace {
 
 constexpr std::string_view kAlgorithmPrefix = "sha256:";
 constexpr size_t kHexLength = 64;
-// Digests arrive from clients; a huge one must not turn into a huge message.
-constexpr size_t kMaxQuotedLength = 100;
-
-std::string quoted(std::string_view value) {
-  std::string out = "\"";
-  if (value.size() > kMaxQuotedLength) {
-    out.append(value.substr(0, kMaxQuotedLength)).append("...");
-  } else {
-    out.append(value);
-  }
-  return out + "\"";
-}
+using errdefs::quoted;
 
 bool is_lower_hex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); }
 

@@ -23,6 +23,16 @@ namespace ctrd::content {
 using Clock = std::chrono::system_clock;
 using Labels = std::map<std::string, std::string>;
 
+// What a piece of content is: its media type, digest and size (OCI's
+// descriptor), as image targets, layers and diff results carry it.
+struct Descriptor {
+  std::string media_type;
+  std::string digest;
+  int64_t size = 0;
+  std::map<std::string, std::string> annotations;
+  bool operator==(const Descriptor&) const = default;
+};
+
 struct Info {
   std::string digest;
   int64_t size = 0;

@@ -8,13 +8,13 @@
 #include <string>
 #include <vector>
 
+#include "content/content.h"
 #include "errdefs/errdefs.h"
-#include "metadata/images.h"
 #include "mount/mount.h"
 
 namespace ctrd::diff {
 
-using Descriptor = metadata::Descriptor;
+using Descriptor = content::Descriptor;
 
 // Uncompressed OCI layer, what Apply reports as applied.
 inline constexpr std::string_view kMediaTypeLayer = "application/vnd.oci.image.layer.v1.tar";

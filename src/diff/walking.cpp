@@ -7,8 +7,8 @@
 #include <random>
 
 #include "archive/archive.h"
-#include "content/local/sha256.h"
 #include "diff/stream_processor.h"
+#include "digest/sha256.h"
 #include "log/log.h"
 #include "os/dirs.h"
 
@@ -99,7 +99,7 @@ class HashingWriter final : public archive::Writer {
 
  private:
   archive::Writer& next_;
-  content::local::Sha256 sha_;
+  digest::Sha256 sha_;
 };
 
 class ContentSink final : public archive::Writer {

@@ -5,6 +5,16 @@
 
 namespace ctrd::errdefs {
 
+std::string quoted(std::string_view value, size_t max_length) {
+  std::string out = "\"";
+  if (value.size() > max_length) {
+    out.append(value.substr(0, max_length)).append("...");
+  } else {
+    out.append(value);
+  }
+  return out + "\"";
+}
+
 std::string_view code_name(Code code) {
   switch (code) {
     case Code::kOk:

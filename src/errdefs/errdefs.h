@@ -87,6 +87,10 @@ inline bool IsNotFound(const Status& s) { return s.code() == Code::kNotFound; }
 inline bool IsAlreadyExists(const Status& s) { return s.code() == Code::kAlreadyExists; }
 inline bool IsSkip(const Status& s) { return s.code() == Code::kSkip; }
 
+// `value` in double quotes, for a message. Values come from clients: one over
+// `max_length` characters is cut there and ends in "...", so messages stay small.
+std::string quoted(std::string_view value, size_t max_length = 100);
+
 // A value or the Status explaining why there is none.
 template <typename T>
 class [[nodiscard]] StatusOr {

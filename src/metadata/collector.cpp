@@ -328,18 +328,14 @@ StatusOr<Plan> plan(const Storage& storage, const lmdb::Txn& txn) {
 Status apply(const Storage& storage, lmdb::Txn& txn, const Plan& plan) {
   const Tables& t = storage.tables();
   for (const auto& key : plan.leases) {
-    CTRD_ASSIGN_OR_RETURN(bool erased, txn.erase(t.leases, key));
-    CTRD_ASSIGN_OR_RETURN(size_t resources, txn.erase_prefix(t.lease_resources, key + keys::kSeparator));
-    (void)erased;
-    (void)resources;
+    CTRD_RETURN_IF_ERROR(txn.remove(t.leases, key));
+    CTRD_RETURN_IF_ERROR(txn.erase_prefix(t.lease_resources, key + keys::kSeparator).status());
   }
   for (const auto& key : plan.blobs) {
-    CTRD_ASSIGN_OR_RETURN(bool erased, txn.erase(t.blobs, key));
-    (void)erased;
+    CTRD_RETURN_IF_ERROR(txn.remove(t.blobs, key));
   }
   for (const auto& key : plan.ingests) {
-    CTRD_ASSIGN_OR_RETURN(bool erased, txn.erase(t.ingests, key));
-    (void)erased;
+    CTRD_RETURN_IF_ERROR(txn.remove(t.ingests, key));
   }
   for (const auto& key : plan.snapshots) {
     // Unreachable snapshots' children are unreachable too (a child reaches
@@ -352,14 +348,11 @@ Status apply(const Storage& storage, lmdb::Txn& txn, const Plan& plan) {
     auto [ns, rest] = split_first(key);
     auto [snapshotter, name] = split_first(rest);
     if (!snapshot.parent.empty()) {
-      CTRD_ASSIGN_OR_RETURN(
-          bool erased, txn.erase(t.snapshot_children, keys::join(ns, snapshotter, snapshot.parent, name)));
-      (void)erased;
+      CTRD_RETURN_IF_ERROR(
+          txn.remove(t.snapshot_children, keys::join(ns, snapshotter, snapshot.parent, name)));
     }
-    CTRD_ASSIGN_OR_RETURN(size_t children, txn.erase_prefix(t.snapshot_children, key + keys::kSeparator));
-    (void)children;
-    CTRD_ASSIGN_OR_RETURN(bool erased, txn.erase(t.snapshots, key));
-    (void)erased;
+    CTRD_RETURN_IF_ERROR(txn.erase_prefix(t.snapshot_children, key + keys::kSeparator).status());
+    CTRD_RETURN_IF_ERROR(txn.remove(t.snapshots, key));
   }
   return Status::Ok();
 }

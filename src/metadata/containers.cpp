@@ -12,7 +12,7 @@ using errdefs::StatusOr;
 
 namespace {
 
-std::string quoted(std::string_view s) { return "\"" + std::string(s) + "\""; }
+using errdefs::quoted;
 
 AnyRecord to_any_record(const AnyValue& any) { return {any.type_url, any.value}; }
 AnyValue from_any_record(AnyRecord any) { return {std::move(any.type_url), std::move(any.value)}; }

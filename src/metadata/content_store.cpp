@@ -23,7 +23,7 @@ namespace {
 constexpr auto kUnleasedIngestLifetime = std::chrono::hours(24);
 constexpr size_t kCopyChunk = size_t{1} << 20;
 
-std::string quoted(std::string_view s) { return "\"" + std::string(s) + "\""; }
+using errdefs::quoted;
 
 Status content_not_found(std::string_view digest) {
   return errdefs::NotFound("content digest " + std::string(digest) + ": not found");
@@ -170,8 +170,7 @@ class NamespacedWriter final : public content::Writer {
                                         encode(BlobRecord{shared_.size, now, now, stored_labels})));
       if (!recorded)
         already_exists = errdefs::AlreadyExists("content " + shared_.digest + ": already exists");
-      CTRD_ASSIGN_OR_RETURN(bool erased, txn.erase(tables.ingests, keys::join(ns_, ref_)));
-      (void)erased;
+      CTRD_RETURN_IF_ERROR(txn.remove(tables.ingests, keys::join(ns_, ref_)));
       CTRD_RETURN_IF_ERROR(storage_->drop_from_lease(txn, ns_, lease_, resource_type::kIngests, ref_));
       return storage_->hold_in_lease(txn, ns_, lease_, resource_type::kContent, shared_.digest);
     }));
@@ -363,8 +362,7 @@ Status ContentStore::abort(std::string_view ref) {
     CTRD_ASSIGN_OR_RETURN(auto stored, txn.get(storage_->tables().ingests, key));
     if (!stored) return ref_not_found(ref);
     CTRD_RETURN_IF_ERROR(decode(*stored, ref, &ingest));
-    CTRD_ASSIGN_OR_RETURN(bool erased, txn.erase(storage_->tables().ingests, key));
-    (void)erased;
+    CTRD_RETURN_IF_ERROR(txn.remove(storage_->tables().ingests, key));
     CTRD_RETURN_IF_ERROR(storage_->drop_from_lease(txn, ns_, lease_, resource_type::kIngests, ref));
     // Inside the transaction: if the blob store refuses, the ingest stays
     // listed and the client can retry.
@@ -458,8 +456,7 @@ void ContentStore::forget_ingest(std::string_view ref, std::string_view backend_
     CTRD_RETURN_IF_ERROR(decode(*stored, ref, &ingest));
     // Someone else may have reused the ref since; theirs stays.
     if (ingest.backend_ref != backend_ref) return Status::Ok();
-    CTRD_ASSIGN_OR_RETURN(bool erased, txn.erase(storage_->tables().ingests, key));
-    (void)erased;
+    CTRD_RETURN_IF_ERROR(txn.remove(storage_->tables().ingests, key));
     return storage_->drop_from_lease(txn, ns_, lease_, resource_type::kIngests, ref);
   });
   if (!s.ok())

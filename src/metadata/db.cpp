@@ -3,9 +3,9 @@
 #include <filesystem>
 #include <system_error>
 
+#include "lmdb/lmdb.h"
 #include "metadata/collector.h"
 #include "metadata/content_store.h"
-#include "metadata/lmdb.h"
 #include "metadata/records.h"
 #include "metadata/snapshotter.h"
 #include "metadata/storage.h"

@@ -11,7 +11,7 @@ using errdefs::StatusOr;
 
 namespace {
 
-std::string quoted(std::string_view s) { return "\"" + std::string(s) + "\""; }
+using errdefs::quoted;
 
 Status image_not_found(std::string_view name) {
   return errdefs::NotFound("image " + quoted(name) + ": not found");

@@ -18,13 +18,7 @@ namespace ctrd::metadata {
 class Storage;
 using Labels = content::Labels;
 
-struct Descriptor {
-  std::string media_type;
-  std::string digest;
-  int64_t size = 0;
-  std::map<std::string, std::string> annotations;
-  bool operator==(const Descriptor&) const = default;
-};
+using Descriptor = content::Descriptor;
 
 struct Image {
   std::string name;

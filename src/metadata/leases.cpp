@@ -11,7 +11,7 @@ using errdefs::StatusOr;
 
 namespace {
 
-std::string quoted(std::string_view s) { return "\"" + std::string(s) + "\""; }
+using errdefs::quoted;
 
 Status lease_not_found(std::string_view id) {
   return errdefs::NotFound("lease " + quoted(id) + ": not found");
@@ -100,9 +100,8 @@ Status Leases::remove(std::string_view id) {
   CTRD_RETURN_IF_ERROR(storage_->update([&](lmdb::Txn& txn) -> Status {
     CTRD_ASSIGN_OR_RETURN(bool existed, txn.erase(storage_->tables().leases, keys::join(ns_, id)));
     if (!existed) return lease_not_found(id);
-    CTRD_ASSIGN_OR_RETURN(size_t erased,
-                          txn.erase_prefix(storage_->tables().lease_resources, keys::join(ns_, id, "")));
-    (void)erased;
+    CTRD_RETURN_IF_ERROR(
+        txn.erase_prefix(storage_->tables().lease_resources, keys::join(ns_, id, "")).status());
     return Status::Ok();
   }));
   storage_->notify_mutation(true);
@@ -149,9 +148,8 @@ Status Leases::delete_resource(std::string_view lease_id, const LeaseResource& r
   CTRD_RETURN_IF_ERROR(storage_->update([&](lmdb::Txn& txn) -> Status {
     CTRD_RETURN_IF_ERROR(require_lease(*storage_, txn, ns_, lease_id));
     CTRD_RETURN_IF_ERROR(validate_resource(resource));
-    CTRD_ASSIGN_OR_RETURN(bool erased, txn.erase(storage_->tables().lease_resources,
-                                                 keys::join(ns_, lease_id, resource.type, resource.id)));
-    (void)erased;
+    CTRD_RETURN_IF_ERROR(txn.remove(storage_->tables().lease_resources,
+                                    keys::join(ns_, lease_id, resource.type, resource.id)));
     return Status::Ok();
   }));
   storage_->notify_mutation(true);

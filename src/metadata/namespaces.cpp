@@ -16,7 +16,7 @@ namespace {
 
 constexpr std::string_view kLabelsField = "namespace.Labels";
 
-std::string quoted(std::string_view name) { return "\"" + std::string(name) + "\""; }
+using errdefs::quoted;
 
 Status not_found(std::string_view name) {
   return errdefs::NotFound("namespace " + quoted(name) + ": not found");
@@ -149,8 +149,7 @@ Status Namespaces::remove(std::string_view name) {
           return Status::Ok();
         }));
     for (MDB_dbi table : {tables.ingests, tables.leases, tables.lease_resources}) {
-      CTRD_ASSIGN_OR_RETURN(size_t erased, txn.erase_prefix(table, prefix));
-      (void)erased;
+      CTRD_RETURN_IF_ERROR(txn.erase_prefix(table, prefix).status());
     }
     return Status::Ok();
   }));

@@ -16,7 +16,7 @@ using errdefs::StatusOr;
 
 namespace {
 
-std::string quoted(std::string_view s) { return "\"" + std::string(s) + "\""; }
+using errdefs::quoted;
 
 Status snapshot_not_found(std::string_view key) {
   return errdefs::NotFound("snapshot " + std::string(key) + " does not exist: not found");
@@ -39,33 +39,6 @@ Status validate_key(std::string_view key, std::string_view what) {
 
 // A key that cannot be valid names no snapshot.
 bool lookup_key_ok(std::string_view key) { return validate_key(key, "key").ok(); }
-
-std::string_view kind_word(snapshots::Kind kind) {
-  switch (kind) {
-    case snapshots::Kind::kActive:
-      return "active";
-    case snapshots::Kind::kView:
-      return "view";
-    case snapshots::Kind::kCommitted:
-      return "committed";
-    default:
-      return "";
-  }
-}
-
-filters::Adaptor adapt(const snapshots::Info& info) {
-  return [&info](const std::vector<std::string>& path) -> std::optional<std::string> {
-    if (path.empty()) return std::nullopt;
-    if (path[0] == "kind") {
-      std::string_view word = kind_word(info.kind);
-      return word.empty() ? std::nullopt : std::optional(std::string(word));
-    }
-    if (path[0] == "name") return info.name;
-    if (path[0] == "parent") return info.parent;
-    if (path[0] == "labels") return label_field(path, info.labels);
-    return std::nullopt;
-  };
-}
 
 // The backend's view of a snapshot with the namespace's names, times and
 // labels laid over it (the namespace's labels win).
@@ -337,15 +310,12 @@ Status NamespacedSnapshotter::commit(std::string_view name, std::string_view key
       if (!parent) {
         return errdefs::NotFound("parent snapshot " + active.parent + " does not exist: not found");
       }
-      CTRD_ASSIGN_OR_RETURN(bool erased,
-                            txn.erase(tables.snapshot_children, keys::join(ns_, name_, active.parent, key)));
-      (void)erased;
+      CTRD_RETURN_IF_ERROR(txn.remove(tables.snapshot_children, keys::join(ns_, name_, active.parent, key)));
       CTRD_RETURN_IF_ERROR(
           txn.put(tables.snapshot_children, keys::join(ns_, name_, active.parent, name), ""));
     }
     CTRD_RETURN_IF_ERROR(txn.put(tables.snapshots, row_key(name), encode(committed)));
-    CTRD_ASSIGN_OR_RETURN(bool erased, txn.erase(tables.snapshots, row_key(key)));
-    (void)erased;
+    CTRD_RETURN_IF_ERROR(txn.remove(tables.snapshots, row_key(key)));
     CTRD_RETURN_IF_ERROR(storage_->drop_from_lease(txn, ns_, lease_, snapshots_type, key));
     // Inside the transaction, as containerd does: a backend that refuses
     // leaves the active snapshot as it was.
@@ -386,12 +356,9 @@ Status NamespacedSnapshotter::remove(std::string_view key) {
                           txn.has_prefix(tables.snapshot_children, keys::join(ns_, name_, key, "")));
     if (has_children) return errdefs::FailedPrecondition("cannot remove snapshot with child");
     if (!record.parent.empty()) {
-      CTRD_ASSIGN_OR_RETURN(bool erased,
-                            txn.erase(tables.snapshot_children, keys::join(ns_, name_, record.parent, key)));
-      (void)erased;
+      CTRD_RETURN_IF_ERROR(txn.remove(tables.snapshot_children, keys::join(ns_, name_, record.parent, key)));
     }
-    CTRD_ASSIGN_OR_RETURN(bool erased, txn.erase(tables.snapshots, row_key(key)));
-    (void)erased;
+    CTRD_RETURN_IF_ERROR(txn.remove(tables.snapshots, row_key(key)));
     return storage_->drop_from_lease(txn, ns_, lease_, std::string(resource_type::kSnapshotsPrefix) + name_,
                                      key);
   }));
@@ -423,7 +390,7 @@ Status NamespacedSnapshotter::walk(const std::function<Status(const snapshots::I
     if (!info.ok() && errdefs::IsNotFound(info.status())) continue;
     if (!info.ok()) return info.status();
     snapshots::Info merged = overlay(std::move(*info), key, record);
-    if (filter->match(adapt(merged))) CTRD_RETURN_IF_ERROR(fn(merged));
+    if (filter->match(snapshots::filter_fields(merged))) CTRD_RETURN_IF_ERROR(fn(merged));
   }
   return Status::Ok();
 }

@@ -79,8 +79,7 @@ Status Storage::hold_in_lease(lmdb::Txn& txn, std::string_view ns, std::string_v
 Status Storage::drop_from_lease(lmdb::Txn& txn, std::string_view ns, std::string_view lease,
                                 std::string_view type, std::string_view id) const {
   if (lease.empty()) return Status::Ok();
-  CTRD_ASSIGN_OR_RETURN(bool erased, txn.erase(tables_.lease_resources, keys::join(ns, lease, type, id)));
-  (void)erased;
+  CTRD_RETURN_IF_ERROR(txn.remove(tables_.lease_resources, keys::join(ns, lease, type, id)));
   return Status::Ok();
 }
 

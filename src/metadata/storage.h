@@ -17,7 +17,7 @@
 
 #include "content/content.h"
 #include "errdefs/errdefs.h"
-#include "metadata/lmdb.h"
+#include "lmdb/lmdb.h"
 #include "metadata/records.h"
 #include "snapshots/snapshotter.h"
 

@@ -74,8 +74,6 @@ Status read_at(int fd, void* buf, size_t size, uint64_t offset, uint64_t file_si
   return Status::Ok();
 }
 
-std::string in_quotes(std::string_view s) { return "\"" + std::string(s) + "\""; }
-
 }  // namespace
 
 std::string_view daemon_abi_stamp() { return CTRD_PLUGIN_ABI_STAMP; }
@@ -132,6 +130,9 @@ StatusOr<std::string> read_abi_stamp(const std::string& path) {
                            " section: not built with CTRD_PLUGIN_ENTRY from ctrd's plugin headers)");
 }
 
+// Stamps run to some 130 characters; a file could carry any length.
+constexpr size_t kLongestStampShown = 1024;
+
 LoadedFile load_plugin_file(const std::string& path, Registry& registry, std::string_view expected_stamp) {
   LoadedFile out{.path = path};
   auto refuse = [&](std::string why) {
@@ -147,12 +148,13 @@ LoadedFile load_plugin_file(const std::string& path, Registry& registry, std::st
     std::string why = stamp.status().message();
     // read_abi_stamp names the file too; once per line is enough.
     if (why.starts_with(path + ": ")) why.erase(0, path.size() + 2);
-    if (errdefs::IsNotFound(stamp.status())) why += "; ctrd expects stamp " + in_quotes(expected_stamp);
+    if (errdefs::IsNotFound(stamp.status()))
+      why += "; ctrd expects stamp " + errdefs::quoted(expected_stamp, kLongestStampShown);
     return refuse(std::move(why));
   }
   if (*stamp != expected_stamp) {
-    return refuse("ABI stamp mismatch: plugin has " + in_quotes(*stamp) + ", ctrd expects " +
-                  in_quotes(expected_stamp));
+    return refuse("ABI stamp mismatch: plugin has " + errdefs::quoted(*stamp, kLongestStampShown) +
+                  ", ctrd expects " + errdefs::quoted(expected_stamp, kLongestStampShown));
   }
 
   // RTLD_NOW: a symbol the daemon does not export fails here, with its name,

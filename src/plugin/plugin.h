@@ -26,6 +26,9 @@
 namespace ctrd::events {
 class Exchange;
 }
+namespace ctrd::executor {
+class WorkerPool;
+}
 
 namespace ctrd::plugin {
 
@@ -251,6 +254,8 @@ class InitContext {
     std::string grpc_address;
     std::string ttrpc_address;
     std::shared_ptr<events::Exchange> events;
+    // Where blocking work started by calls runs (owned and stopped by the server).
+    std::shared_ptr<executor::WorkerPool> blocking;
   };
 
   InitContext(const Registration& r, Options options, std::shared_ptr<ConfigHolder> config,
@@ -262,6 +267,7 @@ class InitContext {
   const std::string& grpc_address() const { return options_.grpc_address; }
   const std::string& ttrpc_address() const { return options_.ttrpc_address; }
   const std::shared_ptr<events::Exchange>& events() const { return options_.events; }
+  const std::shared_ptr<executor::WorkerPool>& blocking() const { return options_.blocking; }
   Meta& meta() { return meta_; }
 
   // The plugin's decoded config as T; an error if it declared another type.

@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <cstring>
 
-#include "services/proto_time.h"
+#include "protobuf/time.h"
 
 namespace ctrd::proxy {
 namespace {
@@ -21,8 +21,8 @@ constexpr size_t kWriteChunk = 1 << 20;
 cs::Info from_proto(const api::Info& i) {
   return {i.digest(),
           i.size(),
-          services::from_timestamp(i.created_at()),
-          services::from_timestamp(i.updated_at()),
+          protobuf::from_timestamp(i.created_at()),
+          protobuf::from_timestamp(i.updated_at()),
           {i.labels().begin(), i.labels().end()}};
 }
 
@@ -31,8 +31,8 @@ cs::Status from_proto(const api::Status& s) {
           s.offset(),
           s.total(),
           s.expected(),
-          services::from_timestamp(s.started_at()),
-          services::from_timestamp(s.updated_at())};
+          protobuf::from_timestamp(s.started_at()),
+          protobuf::from_timestamp(s.updated_at())};
 }
 
 class RemoteReaderAt final : public cs::ReaderAt {
@@ -130,8 +130,8 @@ class RemoteWriter final : public cs::Writer {
                       resp.offset(),
                       resp.total(),
                       expected_,
-                      services::from_timestamp(resp.started_at()),
-                      services::from_timestamp(resp.updated_at())};
+                      protobuf::from_timestamp(resp.started_at()),
+                      protobuf::from_timestamp(resp.updated_at())};
   }
 
   Status truncate(int64_t size) override {

@@ -3,9 +3,9 @@
 #include <algorithm>
 
 #include "errdefs/grpc_status.h"
+#include "protobuf/content.h"
+#include "protobuf/time.h"
 #include "proxy/server.h"
-#include "services/content/protocol.h"
-#include "services/proto_time.h"
 
 namespace ctrd::proxy {
 namespace {
@@ -14,9 +14,9 @@ namespace api = containerd::services::content::v1;
 namespace cs = ctrd::content;
 using errdefs::Status;
 using errdefs::to_grpc;
-using services::content::check_digest;
-using services::content::to_proto;
-using services::content::WriteSession;
+using protobuf::content::check_digest;
+using protobuf::content::to_proto;
+using protobuf::content::WriteSession;
 
 constexpr size_t kReadChunk = 1 << 20;  // as containerd's read buffer
 constexpr int kListBatch = 100;

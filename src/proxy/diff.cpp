@@ -2,7 +2,7 @@
 
 #include <github.com/containerd/containerd/api/services/diff/v1/diff.grpc.pb.h>
 
-#include "services/proto_types.h"
+#include "protobuf/types.h"
 
 namespace ctrd::proxy {
 namespace {
@@ -17,24 +17,24 @@ class ProxyDiffer final : public df::Differ {
 
   errdefs::StatusOr<df::Descriptor> apply(const df::ApplyRequest& request) override {
     api::ApplyRequest req;
-    services::to_proto(request.layer, req.mutable_diff());
-    services::to_proto(request.mounts, req.mutable_mounts());
+    protobuf::to_proto(request.layer, req.mutable_diff());
+    protobuf::to_proto(request.mounts, req.mutable_mounts());
     api::ApplyResponse resp;
     CTRD_RETURN_IF_ERROR(conn_->status(stub_->Apply(conn_->context(request.ns).get(), req, &resp)));
-    return services::from_proto(resp.applied());
+    return protobuf::from_proto(resp.applied());
   }
 
   errdefs::StatusOr<df::Descriptor> compare(const df::CompareRequest& request) override {
     api::DiffRequest req;
-    services::to_proto(request.lower, req.mutable_left());
-    services::to_proto(request.upper, req.mutable_right());
+    protobuf::to_proto(request.lower, req.mutable_left());
+    protobuf::to_proto(request.upper, req.mutable_right());
     req.set_media_type(request.media_type);
     req.set_ref(request.ref);
     req.mutable_labels()->insert(request.labels.begin(), request.labels.end());
     api::DiffResponse resp;
     CTRD_RETURN_IF_ERROR(
         conn_->status(stub_->Diff(conn_->context(request.ns, request.lease).get(), req, &resp)));
-    return services::from_proto(resp.diff());
+    return protobuf::from_proto(resp.diff());
   }
 
  private:

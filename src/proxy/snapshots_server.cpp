@@ -1,9 +1,9 @@
 #include <github.com/containerd/containerd/api/services/snapshots/v1/snapshots.grpc.pb.h>
 
 #include "errdefs/grpc_status.h"
+#include "protobuf/time.h"
+#include "protobuf/types.h"
 #include "proxy/server.h"
-#include "services/proto_time.h"
-#include "services/proto_types.h"
 
 namespace ctrd::proxy {
 namespace {
@@ -19,8 +19,8 @@ void to_proto(const sn::Info& i, api::Info* out) {
   out->set_name(i.name);
   out->set_parent(i.parent);
   out->set_kind(static_cast<api::Kind>(i.kind));
-  *out->mutable_created_at() = services::to_timestamp(i.created_at);
-  *out->mutable_updated_at() = services::to_timestamp(i.updated_at);
+  *out->mutable_created_at() = protobuf::to_timestamp(i.created_at);
+  *out->mutable_updated_at() = protobuf::to_timestamp(i.updated_at);
   out->mutable_labels()->insert(i.labels.begin(), i.labels.end());
 }
 
@@ -32,7 +32,7 @@ sn::Labels labels_of(const Map& m) {
 template <typename Response>
 grpc::Status reply_mounts(const errdefs::StatusOr<std::vector<mount::Mount>>& mounts, Response* resp) {
   if (!mounts.ok()) return to_grpc(mounts.status());
-  services::to_proto(*mounts, resp->mutable_mounts());
+  protobuf::to_proto(*mounts, resp->mutable_mounts());
   return grpc::Status::OK;
 }
 

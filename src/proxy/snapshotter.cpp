@@ -2,8 +2,8 @@
 
 #include <github.com/containerd/containerd/api/services/snapshots/v1/snapshots.grpc.pb.h>
 
-#include "services/proto_time.h"
-#include "services/proto_types.h"
+#include "protobuf/time.h"
+#include "protobuf/types.h"
 
 namespace ctrd::proxy {
 namespace {
@@ -19,8 +19,8 @@ sn::Info from_proto(const api::Info& i) {
   out.parent = i.parent();
   out.kind = static_cast<sn::Kind>(i.kind());
   out.labels = {i.labels().begin(), i.labels().end()};
-  out.created_at = services::from_timestamp(i.created_at());
-  out.updated_at = services::from_timestamp(i.updated_at());
+  out.created_at = protobuf::from_timestamp(i.created_at());
+  out.updated_at = protobuf::from_timestamp(i.updated_at());
   return out;
 }
 
@@ -69,7 +69,7 @@ class ProxySnapshotter final : public sn::Snapshotter {
     req.set_key(std::string(key));
     api::MountsResponse resp;
     CTRD_RETURN_IF_ERROR(conn_->status(stub_->Mounts(conn_->context().get(), req, &resp)));
-    return services::from_proto(resp.mounts());
+    return protobuf::from_proto(resp.mounts());
   }
 
   StatusOr<std::vector<mount::Mount>> prepare(std::string_view key, std::string_view parent,
@@ -81,7 +81,7 @@ class ProxySnapshotter final : public sn::Snapshotter {
     req.mutable_labels()->insert(labels.begin(), labels.end());
     api::PrepareSnapshotResponse resp;
     CTRD_RETURN_IF_ERROR(conn_->status(stub_->Prepare(conn_->context().get(), req, &resp)));
-    return services::from_proto(resp.mounts());
+    return protobuf::from_proto(resp.mounts());
   }
 
   StatusOr<std::vector<mount::Mount>> view(std::string_view key, std::string_view parent,
@@ -93,7 +93,7 @@ class ProxySnapshotter final : public sn::Snapshotter {
     req.mutable_labels()->insert(labels.begin(), labels.end());
     api::ViewSnapshotResponse resp;
     CTRD_RETURN_IF_ERROR(conn_->status(stub_->View(conn_->context().get(), req, &resp)));
-    return services::from_proto(resp.mounts());
+    return protobuf::from_proto(resp.mounts());
   }
 
   Status commit(std::string_view name, std::string_view key, const sn::Labels& labels) override {

@@ -4,8 +4,8 @@
 
 #include <chrono>
 
+#include "os/unix_socket.h"
 #include "proxy/server.h"
-#include "server/socket.h"
 
 namespace ctrd::proxy {
 namespace {
@@ -21,7 +21,7 @@ errdefs::StatusOr<std::unique_ptr<SocketServer>> SocketServer::start(
   std::string path = address;
   if (path.rfind("unix://", 0) == 0) path.erase(0, 7);
   if (path.empty()) return errdefs::InvalidArgument("address is required");
-  CTRD_RETURN_IF_ERROR(server::prepare_unix_socket(path));
+  CTRD_RETURN_IF_ERROR(os::prepare_unix_socket(path));
   grpc::ServerBuilder builder;
   builder.AddListeningPort("unix://" + path, grpc::InsecureServerCredentials());
   builder.SetMaxReceiveMessageSize(kMaxMessageSize);
@@ -29,7 +29,7 @@ errdefs::StatusOr<std::unique_ptr<SocketServer>> SocketServer::start(
   for (auto& s : services) builder.RegisterService(s.get());
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server) return errdefs::Unavailable("cannot serve on " + path);
-  CTRD_RETURN_IF_ERROR(server::secure_unix_socket(path, ::getuid(), ::getgid()));
+  CTRD_RETURN_IF_ERROR(os::secure_unix_socket(path, ::getuid(), ::getgid()));
   return std::unique_ptr<SocketServer>(
       new SocketServer(std::move(path), std::move(services), std::move(server)));
 }

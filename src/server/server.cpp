@@ -13,19 +13,23 @@
 #include <sstream>
 
 #include "events/exchange.h"
+#include "executor/worker_pool.h"
 #include "log/log.h"
 #include "metrics/grpc_server_metrics.h"
 #include "metrics/http_server.h"
 #include "metrics/process.h"
 #include "os/dirs.h"
+#include "os/unix_socket.h"
 #include "server/call_tracker.h"
 #include "server/service.h"
 #include "server/shutdown_watchdog.h"
-#include "server/socket.h"
 
 namespace ctrd::server {
 
 using errdefs::Status;
+using os::prepare_unix_socket;
+using os::secure_unix_socket;
+using os::UnixListener;
 
 namespace {
 
@@ -81,12 +85,15 @@ Server::Server(const config::LoadedConfig& config, std::shared_ptr<events::Excha
     : config_(config),
       events_(std::move(events)),
       plugins_(std::make_shared<plugin::Set>()),
-      calls_(std::make_shared<CallTracker>()) {}
+      calls_(std::make_shared<CallTracker>()),
+      blocking_(std::make_shared<executor::WorkerPool>(
+          static_cast<size_t>(std::max<int32_t>(config.server.grpc.blocking_threads, 1)))) {}
 
 Server::~Server() {
   stop_metrics();
   if (grpc_) grpc_->Shutdown(std::chrono::system_clock::now());
   grpc_.reset();
+  blocking_->stop();
   close_plugins();
 }
 
@@ -121,7 +128,8 @@ Status Server::init_plugins(const plugin::Registry& registry) {
     }
   }
 
-  plugin::InitContext::Options options{cfg.root, cfg.state, cfg.grpc.address, cfg.ttrpc_address(), events_};
+  plugin::InitContext::Options options{cfg.root, cfg.state, cfg.grpc.address, cfg.ttrpc_address(),
+                                       events_,  blocking_};
   for (const auto& node : graph) {
     const auto& reg = *node.registration;
     const std::string uri = reg.uri();
@@ -320,6 +328,8 @@ Status Server::serve(const std::function<void()>& on_serving, const std::functio
   events_->close_all(errdefs::Unavailable("server is shutting down"));
   grpc_->Shutdown(std::chrono::system_clock::now() + kShutdownGrace);
   grpc_->Wait();
+  // Every call has finished, so no job is queued any more: this only joins.
+  blocking_->stop();
   grpc_.reset();
   ::unlink(config_.server.grpc.address.c_str());
   ttrpc_server_->shutdown();

@@ -39,10 +39,14 @@ class Exchange;
 namespace ctrd::metrics {
 class HttpServer;
 }
+namespace ctrd::executor {
+class WorkerPool;
+}
+namespace ctrd::os {
+class UnixListener;
+}
 
 namespace ctrd::server {
-
-class UnixListener;
 
 // How long one plugin's init took, and how it ended.
 struct PluginInit {
@@ -98,7 +102,8 @@ class Server {
   std::shared_ptr<plugin::Set> plugins_;
   std::unique_ptr<grpc::Server> grpc_;
   std::shared_ptr<CallTracker> calls_;
-  std::unique_ptr<UnixListener> ttrpc_;
+  std::shared_ptr<executor::WorkerPool> blocking_;  // stopped after grpc_: its calls run jobs here
+  std::unique_ptr<os::UnixListener> ttrpc_;
   std::unique_ptr<ttrpc::Server> ttrpc_server_;
   std::vector<PluginInit> plugin_inits_;
   std::shared_ptr<metrics::Registry> metrics_ = metrics::Registry::global();

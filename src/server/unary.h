@@ -5,10 +5,10 @@
 #include <grpcpp/server_context.h>
 #include <grpcpp/support/server_callback.h>
 
-#include <thread>
 #include <utility>
 
 #include "errdefs/grpc_status.h"
+#include "executor/worker_pool.h"
 
 namespace ctrd::server {
 
@@ -20,15 +20,17 @@ grpc::ServerUnaryReactor* unary(grpc::CallbackServerContext* ctx, Work&& work) {
   return reactor;
 }
 
-// For work that blocks for long (applying a layer, a collection): it runs on
-// a thread of its own so the callback threads keep serving other calls.
+// For work that blocks for long (applying a layer, a call to a shim): it runs
+// on the server's pool for blocking work (InitContext::blocking()), so the
+// callback threads keep serving other calls and the threads stay bounded.
 // `work` must own what it uses (capture by value).
 template <typename Work>
-grpc::ServerUnaryReactor* unary_blocking(grpc::CallbackServerContext* ctx, Work work) {
+grpc::ServerUnaryReactor* unary_blocking(grpc::CallbackServerContext* ctx, executor::WorkerPool& pool,
+                                         Work work) {
   auto* reactor = ctx->DefaultReactor();
-  std::thread([reactor, work = std::move(work)]() mutable {
-    reactor->Finish(errdefs::to_grpc(work()));
-  }).detach();
+  const bool queued =
+      pool.submit([reactor, work = std::move(work)]() mutable { reactor->Finish(errdefs::to_grpc(work())); });
+  if (!queued) reactor->Finish(errdefs::to_grpc(errdefs::Unavailable("server is shutting down")));
   return reactor;
 }
 

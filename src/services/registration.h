@@ -78,8 +78,16 @@ void register_grpc_front_end(plugin::Registry& registry, const std::string& id,
       .requirements = {std::string(plugin::type::kService)},
       .init = [service_id](plugin::InitContext& ic) -> errdefs::StatusOr<plugin::Instance> {
         CTRD_ASSIGN_OR_RETURN(auto service, ic.get_by_id<Service>(plugin::type::kService, service_id));
-        return plugin::Instance::of<FrontEnd, server::GrpcService>(
-            std::make_shared<FrontEnd>(std::move(service)));
+        // Front ends with blocking calls take the server's pool for them.
+        if constexpr (std::is_constructible_v<FrontEnd, std::shared_ptr<Service>,
+                                              std::shared_ptr<executor::WorkerPool>>) {
+          if (!ic.blocking()) return errdefs::FailedPrecondition("no pool for blocking calls");
+          return plugin::Instance::of<FrontEnd, server::GrpcService>(
+              std::make_shared<FrontEnd>(std::move(service), ic.blocking()));
+        } else {
+          return plugin::Instance::of<FrontEnd, server::GrpcService>(
+              std::make_shared<FrontEnd>(std::move(service)));
+        }
       },
   });
 }

@@ -11,10 +11,12 @@
 
 #include "log/log.h"
 #include "os/dirs.h"
+#include "os/fs.h"
 #include "os/unique_fd.h"
-#include "snapshots/fs.h"
 
 namespace ctrd::snapshots {
+
+namespace fs = os::fs;
 
 using errdefs::Status;
 using errdefs::StatusOr;
@@ -55,7 +57,8 @@ StatusOr<Info> DirSnapshotter::update(const Info& info, const std::vector<std::s
 
 StatusOr<Usage> DirSnapshotter::usage(std::string_view key) {
   CTRD_ASSIGN_OR_RETURN(Snapshot snap, metastore_->get(key));
-  return fs::disk_usage(layer_dir(snap.id));
+  CTRD_ASSIGN_OR_RETURN(os::fs::Usage usage, os::fs::disk_usage(layer_dir(snap.id)));
+  return Usage{.size = usage.size, .inodes = usage.inodes};
 }
 
 StatusOr<std::vector<mount::Mount>> DirSnapshotter::mounts(std::string_view key) {

@@ -8,11 +8,10 @@
 #include <utility>
 
 #include "filters/filters.h"
-#include "metadata/lmdb.h"
+#include "lmdb/lmdb.h"
 
 namespace ctrd::snapshots {
 
-namespace lmdb = metadata::lmdb;
 using errdefs::Status;
 using errdefs::StatusOr;
 
@@ -150,37 +149,6 @@ std::string child_key(uint64_t parent_id, uint64_t child_id) {
 Status check_key(std::string_view key, std::string_view what) {
   if (key.empty()) return errdefs::InvalidArgument(std::string(what) + " must not be empty");
   return Status::Ok();
-}
-
-filters::Adaptor adapt(const Info& info) {
-  return [&info](const std::vector<std::string>& path) -> std::optional<std::string> {
-    if (path.empty()) return std::nullopt;
-    if (path[0] == "kind") {
-      switch (info.kind) {
-        case Kind::kActive:
-          return "active";
-        case Kind::kView:
-          return "view";
-        case Kind::kCommitted:
-          return "committed";
-        default:
-          return std::nullopt;
-      }
-    }
-    if (path[0] == "name") return info.name;
-    if (path[0] == "parent") return info.parent;
-    if (path[0] == "labels") {
-      std::string key;
-      for (size_t i = 1; i < path.size(); ++i) {
-        if (i > 1) key.push_back('.');
-        key += path[i];
-      }
-      auto it = info.labels.find(key);
-      if (it == info.labels.end()) return std::nullopt;
-      return it->second;
-    }
-    return std::nullopt;
-  };
 }
 
 // LMDB allows one open environment per directory per process.
@@ -416,7 +384,7 @@ Status Metastore::walk(const std::function<Status(const Info&)>& fn,
           Record r;
           CTRD_RETURN_IF_ERROR(decode(value, key, &r));
           Info info = to_info(key, r);
-          if (filter.match(adapt(info))) matched.push_back(std::move(info));
+          if (filter.match(filter_fields(info))) matched.push_back(std::move(info));
           return Status::Ok();
         }));
   }

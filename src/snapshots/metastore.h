@@ -20,7 +20,7 @@
 #include "errdefs/errdefs.h"
 #include "snapshots/snapshotter.h"
 
-namespace ctrd::metadata::lmdb {
+namespace ctrd::lmdb {
 class Env;
 }
 
@@ -75,10 +75,10 @@ class Metastore {
 
  private:
   struct Tables;
-  Metastore(std::string dir, std::unique_ptr<metadata::lmdb::Env> env, std::unique_ptr<Tables> tables);
+  Metastore(std::string dir, std::unique_ptr<lmdb::Env> env, std::unique_ptr<Tables> tables);
 
   std::string dir_;
-  std::unique_ptr<metadata::lmdb::Env> env_;
+  std::unique_ptr<lmdb::Env> env_;
   std::unique_ptr<Tables> tables_;
 };
 

@@ -16,11 +16,13 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "errdefs/errdefs.h"
+#include "filters/filters.h"
 #include "mount/mount.h"
 
 namespace ctrd::snapshots {
@@ -40,6 +42,37 @@ struct Info {
   Clock::time_point created_at;
   Clock::time_point updated_at;
 };
+
+// A List filter's view of `info`, with containerd's fields: kind ("active",
+// "view", "committed"), name, parent and labels.<key>. It refers to `info`.
+inline filters::Adaptor filter_fields(const Info& info) {
+  return [&info](const std::vector<std::string>& path) -> std::optional<std::string> {
+    if (path.empty()) return std::nullopt;
+    if (path[0] == "kind") {
+      switch (info.kind) {
+        case Kind::kActive:
+          return "active";
+        case Kind::kView:
+          return "view";
+        case Kind::kCommitted:
+          return "committed";
+        case Kind::kUnknown:
+          break;
+      }
+      return std::nullopt;
+    }
+    if (path[0] == "name") return info.name;
+    if (path[0] == "parent") return info.parent;
+    if (path[0] == "labels") {
+      std::string key;
+      for (size_t i = 1; i < path.size(); ++i) key += (i > 1 ? "." : "") + path[i];
+      auto it = info.labels.find(key);
+      if (it == info.labels.end()) return std::nullopt;
+      return it->second;
+    }
+    return std::nullopt;
+  };
+}
 
 struct Usage {
   int64_t size = 0;    // bytes used by this snapshot's own layer

@@ -16,9 +16,9 @@
 #include <utility>
 #include <vector>
 
+#include "executor/worker_pool.h"
 #include "log/log.h"
 #include "ttrpc/ttrpc.h"
-#include "ttrpc/worker_pool.h"
 
 namespace ctrd::ttrpc {
 namespace {
@@ -483,7 +483,7 @@ class Server::Impl {
   std::string io_buf_;                                                    // I/O thread's replies
   std::vector<std::pair<uint64_t, Clock::time_point>> paused_listeners_;  // I/O thread only
   std::thread io_thread_;
-  WorkerPool pool_;
+  executor::WorkerPool pool_;
 };
 
 Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>(options)) {}

@@ -12,12 +12,15 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <github.com/containerd/containerd/api/services/images/v1/images.grpc.pb.h>
 #include <github.com/containerd/containerd/api/services/introspection/v1/introspection.grpc.pb.h>
 #include <github.com/containerd/containerd/api/services/version/v1/version.grpc.pb.h>
 
 #include <cstring>
 #include <fstream>
+#include <iostream>
 #include <regex>
+#include <sstream>
 
 #include "harness.h"
 
@@ -240,6 +243,79 @@ TEST(Server, SigtermStopsCleanlyAndRemovesSockets) {
   EXPECT_NE(::stat(d.address().c_str(), &st), 0);
   EXPECT_NE(::stat((d.address() + ".ttrpc").c_str(), &st), 0);
   EXPECT_THAT(d.log(), HasSubstr("stopped"));
+}
+
+// The daemon's thread count, from /proc.
+int thread_count(pid_t pid) {
+  std::istringstream status(read_text("/proc/" + std::to_string(pid) + "/status"));
+  for (std::string line; std::getline(status, line);) {
+    if (line.rfind("Threads:", 0) == 0) return std::stoi(line.substr(8));
+  }
+  return -1;
+}
+
+// 500 synchronous image deletes at once, each blocking until a collection has
+// run: all complete, on no more threads than [grpc] blocking_threads allows.
+TEST(Server, FiveHundredConcurrentBlockingCallsCompleteOnABoundedPool) {
+  constexpr int kCalls = 500;
+  constexpr int kBound = 4;
+  Daemon d({.config = "version = 2\n[grpc]\nblocking_threads = " + std::to_string(kBound) + "\n"});
+  namespace images = containerd::services::images::v1;
+  auto stub = images::Images::NewStub(d.channel());
+  for (int i = 0; i < kCalls; ++i) {
+    images::CreateImageRequest req;
+    req.mutable_image()->set_name("example.com/many:" + std::to_string(i));
+    req.mutable_image()->mutable_target()->set_media_type("application/vnd.oci.image.manifest.v1+json");
+    req.mutable_image()->mutable_target()->set_digest("sha256:" + std::string(64, 'a'));
+    req.mutable_image()->mutable_target()->set_size(1);
+    images::CreateImageResponse resp;
+    auto ctx = context_for("many");
+    ASSERT_TRUE(stub->Create(ctx.get(), req, &resp).ok());
+  }
+  const int idle = thread_count(d.process().pid());
+  ASSERT_GT(idle, 0);
+
+  grpc::CompletionQueue cq;
+  struct Call {
+    std::unique_ptr<grpc::ClientContext> ctx;
+    google::protobuf::Empty resp;
+    grpc::Status status;
+    std::unique_ptr<grpc::ClientAsyncResponseReader<google::protobuf::Empty>> reader;
+  };
+  std::vector<Call> calls(kCalls);
+  for (int i = 0; i < kCalls; ++i) {
+    images::DeleteImageRequest req;
+    req.set_name("example.com/many:" + std::to_string(i));
+    req.set_sync(true);
+    calls[i].ctx = context_for("many");
+    calls[i].ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(120));
+    calls[i].reader = stub->AsyncDelete(calls[i].ctx.get(), req, &cq);
+    calls[i].reader->Finish(&calls[i].resp, &calls[i].status, &calls[i]);
+  }
+  int done = 0;
+  int most_threads = idle;
+  while (done < kCalls) {
+    void* tag = nullptr;
+    bool ok = false;
+    auto next = cq.AsyncNext(&tag, &ok, std::chrono::system_clock::now() + std::chrono::milliseconds(20));
+    most_threads = std::max(most_threads, thread_count(d.process().pid()));
+    if (next == grpc::CompletionQueue::SHUTDOWN) break;
+    if (next == grpc::CompletionQueue::GOT_EVENT) ++done;
+  }
+  cq.Shutdown();
+  void* tag = nullptr;
+  bool ok = false;
+  while (cq.Next(&tag, &ok)) {
+  }
+  ASSERT_EQ(done, kCalls);
+  int failed = 0;
+  for (const auto& c : calls) failed += c.status.ok() ? 0 : 1;
+  EXPECT_EQ(failed, 0) << calls.front().status.error_message();
+  std::cout << "daemon threads: " << idle << " idle, at most " << most_threads << " during " << kCalls
+            << " blocking calls (bound " << kBound << ")\n";
+  // gRPC's own callback threads may grow a little under load too; one thread
+  // per call would be hundreds.
+  EXPECT_LE(most_threads, idle + kBound + 8);
 }
 
 // A datagram socket standing in for systemd's notify socket.

@@ -7,7 +7,7 @@
 #include "metadata/plugin.h"
 #include "monitor/monitor.h"
 #include "proxy/plugin.h"
-#include "runtime/restart/monitor.h"
+#include "restart/monitor.h"
 #include "runtime/v2/plugin.h"
 #include "services/containers/containers.h"
 #include "services/content/content.h"
@@ -46,7 +46,7 @@ void register_builtins(plugin::Registry& registry) {
   services::images::register_plugin(registry);
   services::containers::register_plugin(registry);
   services::tasks::register_plugin(registry);
-  runtime::restart::register_plugin(registry);
+  restart::register_plugin(registry);
   services::introspection::register_plugin(registry);
   services::events::register_plugin(registry);
   services::version::register_plugin(registry);

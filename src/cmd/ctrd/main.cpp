@@ -3,9 +3,11 @@
 //   ctrd [--config F] [--root D] [--state D] [--address A] [--log-level L]
 //   ctrd config default | dump | migrate
 //   ctrd --version
+#include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -254,12 +256,25 @@ int run_daemon(const Options& o, plugin::Registry& registry) {
     log::fatal("ctrd: " + server.status().message());
     return 1;
   }
-  std::thread([srv = server->get(), signals] {
+  // Waits for SIGINT or SIGTERM; a serve() that ends on its own wakes it
+  // with SIGTERM so it can be joined.
+  std::atomic<bool> serving_ended{false};
+  std::thread signal_waiter([srv = server->get(), signals, &serving_ended] {
     int sig = 0;
     sigwait(&signals, &sig);
+    if (serving_ended) return;
     log::info("received signal", {{"signal", strsignal(sig)}});
     srv->shutdown();
-  }).detach();
+  });
+  struct JoinSignalWaiter {
+    std::thread& thread;
+    std::atomic<bool>& ended;
+    ~JoinSignalWaiter() {
+      ended = true;
+      ::pthread_kill(thread.native_handle(), SIGTERM);
+      thread.join();
+    }
+  } join_signal_waiter{signal_waiter, serving_ended};
 
   auto notify = [](std::string_view state) {
     if (!cmd::notify_service_manager(state))

@@ -12,9 +12,11 @@
 #include <utility>
 
 #include "content/local/files.h"
-#include "content/local/sha256.h"
+#include "digest/sha256.h"
 
 namespace ctrd::content::local {
+
+using digest::Sha256;
 
 IngestPaths IngestPaths::for_ref(const std::string& ingest_root, std::string_view ref) {
   return in_dir(ingest_root + "/" + Sha256::hex_of(ref));

@@ -12,8 +12,8 @@
 
 #include "content/local/files.h"
 #include "content/local/ingest.h"
-#include "content/local/sha256.h"
 #include "content/local/writer.h"
+#include "digest/sha256.h"
 #include "filters/filters.h"
 #include "log/log.h"
 #include "os/dirs.h"

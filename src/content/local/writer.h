@@ -9,12 +9,13 @@
 
 #include "content/content.h"
 #include "content/local/ingest.h"
-#include "content/local/sha256.h"
+#include "digest/sha256.h"
 #include "errdefs/errdefs.h"
 #include "os/unique_fd.h"
 
 namespace ctrd::content::local {
 
+using digest::Sha256;
 using os::UniqueFd;
 
 struct OpenIngest {

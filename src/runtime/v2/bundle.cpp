@@ -9,7 +9,7 @@
 
 #include "identifiers/identifiers.h"
 #include "mount/mount.h"
-#include "snapshots/fs.h"
+#include "os/fs.h"
 
 namespace ctrd::runtime::v2 {
 namespace {
@@ -65,7 +65,7 @@ errdefs::Status remove_renamed(const std::string& path) {
     if (errno == ENOENT) return errdefs::Status::Ok();
     return errdefs::FromErrno(errno, "rename " + path);
   }
-  return snapshots::fs::remove_tree(hidden);
+  return os::fs::remove_tree(hidden);
 }
 
 }  // namespace
@@ -91,7 +91,7 @@ errdefs::StatusOr<Bundle> Bundle::create(const std::string& state_dir, const std
     // belongs to nobody now.
     if (::mkdir(work.c_str(), 0711) != 0) {
       if (errno != EEXIST) return errdefs::FromErrno(errno, "mkdir " + work);
-      CTRD_RETURN_IF_ERROR(snapshots::fs::remove_tree(work));
+      CTRD_RETURN_IF_ERROR(os::fs::remove_tree(work));
       CTRD_RETURN_IF_ERROR(make_dir(work, 0711, false));
     }
     if (::symlink(work.c_str(), bundle.file("work").c_str()) != 0)

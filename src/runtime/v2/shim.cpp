@@ -14,7 +14,7 @@
 
 #include "log/log.h"
 #include "os/process.h"
-#include "services/proto_time.h"
+#include "protobuf/time.h"
 
 namespace ctrd::runtime::v2 {
 namespace {
@@ -191,7 +191,7 @@ errdefs::StatusOr<Exit> Shim::cleanup(const ShimBinary& binary, const Bundle& bu
   shimapi::DeleteResponse response;
   if (!response.ParseFromString(result.out))
     return errdefs::Internal("shim delete " + bundle.id() + ": unreadable response");
-  return Exit{response.pid(), response.exit_status(), services::from_timestamp(response.exited_at())};
+  return Exit{response.pid(), response.exit_status(), protobuf::from_timestamp(response.exited_at())};
 }
 
 }  // namespace ctrd::runtime::v2

@@ -16,22 +16,23 @@
 #include <thread>
 
 #include "events/publish.h"
+#include "executor/worker_pool.h"
 #include "log/log.h"
 #include "metadata/db.h"
 #include "os/dirs.h"
+#include "os/fs.h"
 #include "os/process.h"
+#include "protobuf/time.h"
 #include "runtime/v2/bundle.h"
 #include "runtime/v2/shim.h"
-#include "services/proto_time.h"
-#include "snapshots/fs.h"
 
 namespace ctrd::runtime::v2 {
 namespace {
 
 namespace shimapi = containerd::task::v2;
 namespace types = containerd::v1::types;
-using services::from_timestamp;
-using services::to_timestamp;
+using protobuf::from_timestamp;
+using protobuf::to_timestamp;
 
 // containerd's io.containerd.timeout.shim.* defaults.
 constexpr auto kLoadTimeout = std::chrono::seconds(5);
@@ -321,6 +322,9 @@ void Task::wait(const std::string& exec_id, WaitCallback done) {
 
 class TaskManager::Impl : public std::enable_shared_from_this<TaskManager::Impl> {
  public:
+  // Lets the lost-shim cleanups in progress finish and starts no more.
+  void stop_cleanups() { cleanup_.stop(); }
+
   explicit Impl(TaskManagerOptions options) : options_(std::move(options)) {}
 
   ~Impl() {
@@ -459,10 +463,12 @@ class TaskManager::Impl : public std::enable_shared_from_this<TaskManager::Impl>
     std::weak_ptr<Impl> weak = weak_from_this();
     return [weak, ns, id] {
       // On the connection's reader thread: the cleanup runs a process and
-      // closes that very connection, so it goes elsewhere.
-      std::thread([weak, ns, id] {
-        if (auto self = weak.lock()) self->handle_lost(ns, id);
-      }).detach();
+      // closes that very connection, so it goes to the cleanup pool.
+      if (auto self = weak.lock()) {
+        self->cleanup_.submit([weak, ns, id] {
+          if (auto alive = weak.lock()) alive->handle_lost(ns, id);
+        });
+      }
     };
   }
 
@@ -683,12 +689,14 @@ class TaskManager::Impl : public std::enable_shared_from_this<TaskManager::Impl>
       std::string work = dir;
       work += '/';
       work += id;
-      (void)snapshots::fs::remove_tree(work);
+      (void)os::fs::remove_tree(work);
     }
   }
 
   const TaskManagerOptions options_;
   ShimLogs logs_;
+  // Where lost shims are cleaned up; stopped (joined) with the TaskManager.
+  executor::WorkerPool cleanup_{4};
   mutable std::mutex mu_;
   std::map<Key, Entry> tasks_;
   std::set<Key> creating_;
@@ -705,7 +713,10 @@ errdefs::StatusOr<std::shared_ptr<TaskManager>> TaskManager::open(TaskManagerOpt
 }
 
 TaskManager::TaskManager(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
-TaskManager::~TaskManager() = default;
+TaskManager::~TaskManager() {
+  // Cleanups in progress finish; none starts after this.
+  impl_->stop_cleanups();
+}
 
 errdefs::StatusOr<std::shared_ptr<Task>> TaskManager::create(const std::string& ns, const std::string& id,
                                                              const CreateOptions& options) {

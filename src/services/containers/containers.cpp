@@ -6,16 +6,17 @@
 
 namespace ctrd::services::containers {
 
-errdefs::StatusOr<metadata::Container> Service::get(const std::string& ns, const std::string& id) {
+errdefs::StatusOr<metadata::Container> ContainersService::get(const std::string& ns, const std::string& id) {
   return db_->containers(ns).get(id);
 }
 
-errdefs::StatusOr<std::vector<metadata::Container>> Service::list(const std::string& ns,
-                                                                  const std::vector<std::string>& filters) {
+errdefs::StatusOr<std::vector<metadata::Container>> ContainersService::list(
+    const std::string& ns, const std::vector<std::string>& filters) {
   return db_->containers(ns).list(filters);
 }
 
-errdefs::StatusOr<metadata::Container> Service::create(const std::string& ns, const metadata::Container& c) {
+errdefs::StatusOr<metadata::Container> ContainersService::create(const std::string& ns,
+                                                                 const metadata::Container& c) {
   CTRD_ASSIGN_OR_RETURN(auto created, db_->containers(ns).create(c));
   containerd::events::ContainerCreate ev;
   ev.set_id(created.id);
@@ -29,8 +30,9 @@ errdefs::StatusOr<metadata::Container> Service::create(const std::string& ns, co
   return created;
 }
 
-errdefs::StatusOr<metadata::Container> Service::update(const std::string& ns, const metadata::Container& c,
-                                                       const std::vector<std::string>& paths) {
+errdefs::StatusOr<metadata::Container> ContainersService::update(const std::string& ns,
+                                                                 const metadata::Container& c,
+                                                                 const std::vector<std::string>& paths) {
   CTRD_ASSIGN_OR_RETURN(auto updated, db_->containers(ns).update(c, paths));
   containerd::events::ContainerUpdate ev;
   ev.set_id(updated.id);
@@ -41,7 +43,7 @@ errdefs::StatusOr<metadata::Container> Service::update(const std::string& ns, co
   return updated;
 }
 
-errdefs::Status Service::remove(const std::string& ns, const std::string& id) {
+errdefs::Status ContainersService::remove(const std::string& ns, const std::string& id) {
   CTRD_RETURN_IF_ERROR(db_->containers(ns).remove(id));
   containerd::events::ContainerDelete ev;
   ev.set_id(id);

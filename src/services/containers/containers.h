@@ -15,9 +15,9 @@
 
 namespace ctrd::services::containers {
 
-class Service {
+class ContainersService {
  public:
-  Service(std::shared_ptr<metadata::DB> db, std::shared_ptr<ctrd::events::Exchange> events)
+  ContainersService(std::shared_ptr<metadata::DB> db, std::shared_ptr<ctrd::events::Exchange> events)
       : db_(std::move(db)), events_(std::move(events)) {}
 
   errdefs::StatusOr<metadata::Container> get(const std::string& ns, const std::string& id);

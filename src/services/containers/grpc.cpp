@@ -1,20 +1,22 @@
 #include <github.com/containerd/containerd/api/services/containers/v1/containers.grpc.pb.h>
 #include <grpcpp/server_builder.h>
 
+#include "protobuf/time.h"
 #include "server/arena.h"
 #include "server/grpc_context.h"
 #include "server/service.h"
 #include "server/stream.h"
 #include "server/unary.h"
 #include "services/containers/containers.h"
-#include "services/proto_time.h"
 #include "services/registration.h"
 
 namespace ctrd::services::containers {
 namespace {
 
+using protobuf::from_timestamp;
+using protobuf::to_timestamp;
+
 namespace api = containerd::services::containers::v1;
-using LocalService = Service;
 
 void to_proto(metadata::AnyValue&& v, google::protobuf::Any* out) {
   out->set_type_url(std::move(v.type_url));
@@ -58,7 +60,7 @@ metadata::Container from_proto(const api::Container& in) {
 
 class GrpcFrontEnd final : public server::GrpcServiceOf<api::Containers::CallbackService> {
  public:
-  explicit GrpcFrontEnd(std::shared_ptr<LocalService> s) : service_(std::move(s)) {
+  explicit GrpcFrontEnd(std::shared_ptr<ContainersService> s) : service_(std::move(s)) {
     SetMessageAllocatorFor_List(&list_allocator_);
   }
 
@@ -119,19 +121,19 @@ class GrpcFrontEnd final : public server::GrpcServiceOf<api::Containers::Callbac
   }
 
  private:
-  std::shared_ptr<LocalService> service_;
+  std::shared_ptr<ContainersService> service_;
   server::ArenaAllocator<api::ListContainersRequest, api::ListContainersResponse> list_allocator_;
 };
 
 }  // namespace
 
 void register_plugin(plugin::Registry& registry) {
-  register_service<LocalService, metadata::DB>(registry, "containers-service", plugin::type::kMetadata,
-                                               [](plugin::InitContext& ic, std::shared_ptr<metadata::DB> db) {
-                                                 return std::make_shared<LocalService>(std::move(db),
-                                                                                       ic.events());
-                                               });
-  register_grpc_front_end<GrpcFrontEnd, LocalService>(registry, "containers", "containers-service");
+  register_service<ContainersService, metadata::DB>(
+      registry, "containers-service", plugin::type::kMetadata,
+      [](plugin::InitContext& ic, std::shared_ptr<metadata::DB> db) {
+        return std::make_shared<ContainersService>(std::move(db), ic.events());
+      });
+  register_grpc_front_end<GrpcFrontEnd, ContainersService>(registry, "containers", "containers-service");
 }
 
 }  // namespace ctrd::services::containers

@@ -6,7 +6,7 @@
 
 namespace ctrd::services::content {
 
-errdefs::Status Service::remove(const std::string& ns, const std::string& digest) {
+errdefs::Status ContentService::remove(const std::string& ns, const std::string& digest) {
   CTRD_RETURN_IF_ERROR(store(ns)->remove(digest));
   containerd::events::ContentDelete ev;
   ev.set_digest(digest);

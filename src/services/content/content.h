@@ -16,9 +16,9 @@
 
 namespace ctrd::services::content {
 
-class Service {
+class ContentService {
  public:
-  Service(std::shared_ptr<metadata::DB> db, std::shared_ptr<ctrd::events::Exchange> events)
+  ContentService(std::shared_ptr<metadata::DB> db, std::shared_ptr<ctrd::events::Exchange> events)
       : db_(std::move(db)), events_(std::move(events)) {}
 
   // The content `ns` sees; writes are held by `lease` when it is not empty.

@@ -4,21 +4,26 @@
 #include <deque>
 
 #include "log/log.h"
+#include "protobuf/content.h"
+#include "protobuf/time.h"
 #include "server/grpc_context.h"
 #include "server/service.h"
 #include "server/stream.h"
 #include "server/unary.h"
 #include "services/content/content.h"
-#include "services/content/protocol.h"
-#include "services/proto_time.h"
 #include "services/registration.h"
 
 namespace ctrd::services::content {
 namespace {
 
+using protobuf::from_timestamp;
+using protobuf::to_timestamp;
+using protobuf::content::check_digest;
+using protobuf::content::to_proto;
+using protobuf::content::WriteSession;
+
 namespace api = containerd::services::content::v1;
 namespace store = ctrd::content;
-using LocalService = Service;
 
 constexpr size_t kReadChunk = 1 << 20;  // as containerd's read buffer
 constexpr int kListBatch = 100;
@@ -98,7 +103,7 @@ class WriteReactor final
 
 class GrpcFrontEnd final : public server::GrpcServiceOf<api::Content::CallbackService> {
  public:
-  explicit GrpcFrontEnd(std::shared_ptr<LocalService> s) : service_(std::move(s)) {}
+  explicit GrpcFrontEnd(std::shared_ptr<ContentService> s) : service_(std::move(s)) {}
 
   grpc::ServerUnaryReactor* Info(grpc::CallbackServerContext* ctx, const api::InfoRequest* req,
                                  api::InfoResponse* resp) override {
@@ -219,18 +224,18 @@ class GrpcFrontEnd final : public server::GrpcServiceOf<api::Content::CallbackSe
     return service_->store(ns, server::lease_of(*ctx));
   }
 
-  std::shared_ptr<LocalService> service_;
+  std::shared_ptr<ContentService> service_;
 };
 
 }  // namespace
 
 void register_plugin(plugin::Registry& registry) {
-  register_service<LocalService, metadata::DB>(registry, "content-service", plugin::type::kMetadata,
-                                               [](plugin::InitContext& ic, std::shared_ptr<metadata::DB> db) {
-                                                 return std::make_shared<LocalService>(std::move(db),
-                                                                                       ic.events());
-                                               });
-  register_grpc_front_end<GrpcFrontEnd, LocalService>(registry, "content", "content-service");
+  register_service<ContentService, metadata::DB>(
+      registry, "content-service", plugin::type::kMetadata,
+      [](plugin::InitContext& ic, std::shared_ptr<metadata::DB> db) {
+        return std::make_shared<ContentService>(std::move(db), ic.events());
+      });
+  register_grpc_front_end<GrpcFrontEnd, ContentService>(registry, "content", "content-service");
 }
 
 }  // namespace ctrd::services::content

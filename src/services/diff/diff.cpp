@@ -2,7 +2,7 @@
 
 namespace ctrd::services::diff {
 
-errdefs::StatusOr<df::Descriptor> Service::apply(const df::ApplyRequest& request) {
+errdefs::StatusOr<df::Descriptor> DiffService::apply(const df::ApplyRequest& request) {
   for (const auto& d : differs_) {
     auto applied = d->apply(request);
     if (applied.ok() || applied.status().code() != errdefs::Code::kNotImplemented) return applied;
@@ -10,7 +10,7 @@ errdefs::StatusOr<df::Descriptor> Service::apply(const df::ApplyRequest& request
   return errdefs::NotImplemented("no differ can apply layer of media type " + request.layer.media_type);
 }
 
-errdefs::StatusOr<df::Descriptor> Service::compare(const df::CompareRequest& request) {
+errdefs::StatusOr<df::Descriptor> DiffService::compare(const df::CompareRequest& request) {
   for (const auto& d : differs_) {
     auto diffed = d->compare(request);
     if (diffed.ok() || diffed.status().code() != errdefs::Code::kNotImplemented) return diffed;

@@ -15,9 +15,9 @@ namespace ctrd::services::diff {
 
 namespace df = ctrd::diff;
 
-class Service {
+class DiffService {
  public:
-  explicit Service(std::vector<std::shared_ptr<df::Differ>> differs) : differs_(std::move(differs)) {}
+  explicit DiffService(std::vector<std::shared_ptr<df::Differ>> differs) : differs_(std::move(differs)) {}
 
   // The first differ that does not answer NotImplemented decides.
   errdefs::StatusOr<df::Descriptor> apply(const df::ApplyRequest& request);

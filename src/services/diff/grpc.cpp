@@ -1,34 +1,37 @@
 #include <github.com/containerd/containerd/api/services/diff/v1/diff.grpc.pb.h>
 #include <grpcpp/server_builder.h>
 
+#include "protobuf/types.h"
 #include "server/grpc_context.h"
 #include "server/service.h"
 #include "server/unary.h"
 #include "services/diff/diff.h"
-#include "services/proto_types.h"
 #include "services/registration.h"
 
 namespace ctrd::services::diff {
 namespace {
 
+using protobuf::from_proto;
+using protobuf::to_proto;
+
 namespace api = containerd::services::diff::v1;
-using LocalService = Service;
 
 class GrpcFrontEnd final : public server::GrpcServiceOf<api::Diff::CallbackService> {
  public:
-  explicit GrpcFrontEnd(std::shared_ptr<LocalService> s) : service_(std::move(s)) {}
+  GrpcFrontEnd(std::shared_ptr<DiffService> s, std::shared_ptr<executor::WorkerPool> blocking)
+      : service_(std::move(s)), blocking_(std::move(blocking)) {}
 
   grpc::ServerUnaryReactor* Apply(grpc::CallbackServerContext* ctx, const api::ApplyRequest* req,
                                   api::ApplyResponse* resp) override {
     auto ns = server::namespace_of(*ctx);
     if (!ns.ok()) return server::unary(ctx, [&] { return ns.status(); });
-    df::ApplyRequest request{*ns, services::from_proto(req->diff()), services::from_proto(req->mounts())};
+    df::ApplyRequest request{*ns, protobuf::from_proto(req->diff()), protobuf::from_proto(req->mounts())};
     // Handed to stream processors by id (on their fd 3), as containerd does.
     for (const auto& [id, any] : req->payloads()) request.payloads[id] = any.SerializeAsString();
     // Applying a layer takes seconds: off the callback threads.
-    return server::unary_blocking(ctx, [service = service_, request = std::move(request), resp] {
+    return server::unary_blocking(ctx, *blocking_, [service = service_, request = std::move(request), resp] {
       CTRD_ASSIGN_OR_RETURN(auto applied, service->apply(request));
-      services::to_proto(applied, resp->mutable_applied());
+      protobuf::to_proto(applied, resp->mutable_applied());
       return errdefs::Status::Ok();
     });
   }
@@ -39,20 +42,21 @@ class GrpcFrontEnd final : public server::GrpcServiceOf<api::Diff::CallbackServi
     if (!ns.ok()) return server::unary(ctx, [&] { return ns.status(); });
     df::CompareRequest request{*ns,
                                server::lease_of(*ctx),
-                               services::from_proto(req->left()),
-                               services::from_proto(req->right()),
+                               protobuf::from_proto(req->left()),
+                               protobuf::from_proto(req->right()),
                                req->media_type(),
                                req->ref(),
                                {req->labels().begin(), req->labels().end()}};
-    return server::unary_blocking(ctx, [service = service_, request = std::move(request), resp] {
+    return server::unary_blocking(ctx, *blocking_, [service = service_, request = std::move(request), resp] {
       CTRD_ASSIGN_OR_RETURN(auto diffed, service->compare(request));
-      services::to_proto(diffed, resp->mutable_diff());
+      protobuf::to_proto(diffed, resp->mutable_diff());
       return errdefs::Status::Ok();
     });
   }
 
  private:
-  std::shared_ptr<LocalService> service_;
+  std::shared_ptr<DiffService> service_;
+  std::shared_ptr<executor::WorkerPool> blocking_;
 };
 
 struct Config {
@@ -76,10 +80,10 @@ void register_plugin(plugin::Registry& registry) {
           if (!differ.ok()) return differ.status().with_context("differ " + id + " named in default");
           differs.push_back(*differ);
         }
-        return plugin::Instance::of(std::make_shared<LocalService>(std::move(differs)));
+        return plugin::Instance::of(std::make_shared<DiffService>(std::move(differs)));
       },
   });
-  register_grpc_front_end<GrpcFrontEnd, LocalService>(registry, "diff", "diff-service");
+  register_grpc_front_end<GrpcFrontEnd, DiffService>(registry, "diff", "diff-service");
 }
 
 }  // namespace ctrd::services::diff

@@ -1,24 +1,28 @@
 #include <github.com/containerd/containerd/api/services/images/v1/images.grpc.pb.h>
 #include <grpcpp/server_builder.h>
 
+#include "protobuf/time.h"
+#include "protobuf/types.h"
 #include "server/grpc_context.h"
 #include "server/service.h"
 #include "server/unary.h"
 #include "services/images/images.h"
-#include "services/proto_time.h"
-#include "services/proto_types.h"
 #include "services/registration.h"
 
 namespace ctrd::services::images {
 namespace {
 
+using protobuf::from_proto;
+using protobuf::from_timestamp;
+using protobuf::to_proto;
+using protobuf::to_timestamp;
+
 namespace api = containerd::services::images::v1;
-using LocalService = Service;
 
 void to_proto(const metadata::Image& i, api::Image* out) {
   out->set_name(i.name);
   out->mutable_labels()->insert(i.labels.begin(), i.labels.end());
-  services::to_proto(i.target, out->mutable_target());
+  protobuf::to_proto(i.target, out->mutable_target());
   *out->mutable_created_at() = to_timestamp(i.created_at);
   *out->mutable_updated_at() = to_timestamp(i.updated_at);
 }
@@ -27,13 +31,14 @@ metadata::Image from_proto(const api::Image& i) {
   metadata::Image image;
   image.name = i.name();
   image.labels = {i.labels().begin(), i.labels().end()};
-  image.target = services::from_proto(i.target());
+  image.target = protobuf::from_proto(i.target());
   return image;
 }
 
 class GrpcFrontEnd final : public server::GrpcServiceOf<api::Images::CallbackService> {
  public:
-  explicit GrpcFrontEnd(std::shared_ptr<LocalService> s) : service_(std::move(s)) {}
+  GrpcFrontEnd(std::shared_ptr<ImagesService> s, std::shared_ptr<executor::WorkerPool> blocking)
+      : service_(std::move(s)), blocking_(std::move(blocking)) {}
 
   grpc::ServerUnaryReactor* Get(grpc::CallbackServerContext* ctx, const api::GetImageRequest* req,
                                 api::GetImageResponse* resp) override {
@@ -78,23 +83,25 @@ class GrpcFrontEnd final : public server::GrpcServiceOf<api::Images::CallbackSer
     if (!ns.ok()) return server::unary(ctx, [&] { return ns.status(); });
     if (!req->sync()) return server::unary(ctx, [&] { return service_->remove(*ns, req->name(), false); });
     // A synchronous delete waits for a collection.
-    return server::unary_blocking(
-        ctx, [service = service_, ns = *ns, name = req->name()] { return service->remove(ns, name, true); });
+    return server::unary_blocking(ctx, *blocking_, [service = service_, ns = *ns, name = req->name()] {
+      return service->remove(ns, name, true);
+    });
   }
 
  private:
-  std::shared_ptr<LocalService> service_;
+  std::shared_ptr<ImagesService> service_;
+  std::shared_ptr<executor::WorkerPool> blocking_;
 };
 
 }  // namespace
 
 void register_plugin(plugin::Registry& registry) {
-  register_service<LocalService, metadata::DB, gc::Scheduler>(
+  register_service<ImagesService, metadata::DB, gc::Scheduler>(
       registry, "images-service", {plugin::type::kMetadata, plugin::type::kGC},
       [](plugin::InitContext& ic, std::shared_ptr<metadata::DB> db, std::shared_ptr<gc::Scheduler> gc) {
-        return std::make_shared<LocalService>(std::move(db), ic.events(), std::move(gc));
+        return std::make_shared<ImagesService>(std::move(db), ic.events(), std::move(gc));
       });
-  register_grpc_front_end<GrpcFrontEnd, LocalService>(registry, "images", "images-service");
+  register_grpc_front_end<GrpcFrontEnd, ImagesService>(registry, "images", "images-service");
 }
 
 }  // namespace ctrd::services::images

@@ -6,16 +6,17 @@
 
 namespace ctrd::services::images {
 
-errdefs::StatusOr<metadata::Image> Service::get(const std::string& ns, const std::string& name) {
+errdefs::StatusOr<metadata::Image> ImagesService::get(const std::string& ns, const std::string& name) {
   return db_->images(ns).get(name);
 }
 
-errdefs::StatusOr<std::vector<metadata::Image>> Service::list(const std::string& ns,
-                                                              const std::vector<std::string>& filters) {
+errdefs::StatusOr<std::vector<metadata::Image>> ImagesService::list(const std::string& ns,
+                                                                    const std::vector<std::string>& filters) {
   return db_->images(ns).list(filters);
 }
 
-errdefs::StatusOr<metadata::Image> Service::create(const std::string& ns, const metadata::Image& image) {
+errdefs::StatusOr<metadata::Image> ImagesService::create(const std::string& ns,
+                                                         const metadata::Image& image) {
   CTRD_ASSIGN_OR_RETURN(auto created, db_->images(ns).create(image));
   containerd::services::images::v1::ImageCreate ev;
   ev.set_name(created.name);
@@ -24,8 +25,8 @@ errdefs::StatusOr<metadata::Image> Service::create(const std::string& ns, const 
   return created;
 }
 
-errdefs::StatusOr<metadata::Image> Service::update(const std::string& ns, const metadata::Image& image,
-                                                   const std::vector<std::string>& paths) {
+errdefs::StatusOr<metadata::Image> ImagesService::update(const std::string& ns, const metadata::Image& image,
+                                                         const std::vector<std::string>& paths) {
   CTRD_ASSIGN_OR_RETURN(auto updated, db_->images(ns).update(image, paths));
   containerd::services::images::v1::ImageUpdate ev;
   ev.set_name(updated.name);
@@ -34,7 +35,7 @@ errdefs::StatusOr<metadata::Image> Service::update(const std::string& ns, const 
   return updated;
 }
 
-errdefs::Status Service::remove(const std::string& ns, const std::string& name, bool sync) {
+errdefs::Status ImagesService::remove(const std::string& ns, const std::string& name, bool sync) {
   CTRD_RETURN_IF_ERROR(db_->images(ns).remove(name));
   containerd::services::images::v1::ImageDelete ev;
   ev.set_name(name);

@@ -16,10 +16,10 @@
 
 namespace ctrd::services::images {
 
-class Service {
+class ImagesService {
  public:
-  Service(std::shared_ptr<metadata::DB> db, std::shared_ptr<ctrd::events::Exchange> events,
-          std::shared_ptr<gc::Scheduler> gc)
+  ImagesService(std::shared_ptr<metadata::DB> db, std::shared_ptr<ctrd::events::Exchange> events,
+                std::shared_ptr<gc::Scheduler> gc)
       : db_(std::move(db)), events_(std::move(events)), gc_(std::move(gc)) {}
 
   errdefs::StatusOr<metadata::Image> get(const std::string& ns, const std::string& name);

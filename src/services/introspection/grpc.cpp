@@ -11,8 +11,6 @@ namespace ctrd::services::introspection {
 namespace {
 
 namespace api = containerd::services::introspection::v1;
-// Inside the front end, `Service` names the generated base class.
-using LocalService = Service;
 
 void to_proto(const plugin::Plugin& p, api::Plugin* out) {
   const auto& r = p.registration();
@@ -38,7 +36,7 @@ void to_proto(const plugin::Plugin& p, api::Plugin* out) {
 
 class GrpcFrontEnd final : public server::GrpcServiceOf<api::Introspection::CallbackService> {
  public:
-  explicit GrpcFrontEnd(std::shared_ptr<LocalService> service) : service_(std::move(service)) {}
+  explicit GrpcFrontEnd(std::shared_ptr<IntrospectionService> service) : service_(std::move(service)) {}
 
   grpc::ServerUnaryReactor* Plugins(grpc::CallbackServerContext* ctx, const api::PluginsRequest* req,
                                     api::PluginsResponse* resp) override {
@@ -59,7 +57,7 @@ class GrpcFrontEnd final : public server::GrpcServiceOf<api::Introspection::Call
   }
 
  private:
-  std::shared_ptr<LocalService> service_;
+  std::shared_ptr<IntrospectionService> service_;
 };
 
 }  // namespace
@@ -69,10 +67,11 @@ void register_plugin(plugin::Registry& registry) {
       .type = std::string(plugin::type::kService),
       .id = "introspection-service",
       .init = [](plugin::InitContext& ic) -> errdefs::StatusOr<plugin::Instance> {
-        return plugin::Instance::of(std::make_shared<Service>(ic.plugins(), ic.root()));
+        return plugin::Instance::of(std::make_shared<IntrospectionService>(ic.plugins(), ic.root()));
       },
   });
-  register_grpc_front_end<GrpcFrontEnd, LocalService>(registry, "introspection", "introspection-service");
+  register_grpc_front_end<GrpcFrontEnd, IntrospectionService>(registry, "introspection",
+                                                              "introspection-service");
 }
 
 }  // namespace ctrd::services::introspection

@@ -43,10 +43,10 @@ std::string random_uuid() {
 
 }  // namespace
 
-Service::Service(std::shared_ptr<const plugin::Set> plugins, std::string root)
+IntrospectionService::IntrospectionService(std::shared_ptr<const plugin::Set> plugins, std::string root)
     : plugins_(std::move(plugins)), root_(std::move(root)) {}
 
-errdefs::StatusOr<std::vector<const plugin::Plugin*>> Service::plugins(
+errdefs::StatusOr<std::vector<const plugin::Plugin*>> IntrospectionService::plugins(
     const std::vector<std::string>& filter_texts) const {
   auto filter = filters::parse_all(filter_texts);
   if (!filter.ok()) return errdefs::InvalidArgument(filter.status().message());
@@ -66,7 +66,7 @@ errdefs::StatusOr<std::vector<const plugin::Plugin*>> Service::plugins(
   return out;
 }
 
-errdefs::StatusOr<std::string> Service::uuid() {
+errdefs::StatusOr<std::string> IntrospectionService::uuid() {
   std::lock_guard lock(mu_);
   if (!uuid_.empty()) return uuid_;
   const std::string path = root_ + "/uuid";

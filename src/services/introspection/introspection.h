@@ -15,9 +15,9 @@
 
 namespace ctrd::services::introspection {
 
-class Service {
+class IntrospectionService {
  public:
-  Service(std::shared_ptr<const plugin::Set> plugins, std::string root);
+  IntrospectionService(std::shared_ptr<const plugin::Set> plugins, std::string root);
 
   // Plugins matching any of `filters` (containerd's syntax; fields type, id),
   // in init order. A bad filter is InvalidArgument.

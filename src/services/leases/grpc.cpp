@@ -1,18 +1,20 @@
 #include <github.com/containerd/containerd/api/services/leases/v1/leases.grpc.pb.h>
 #include <grpcpp/server_builder.h>
 
+#include "protobuf/time.h"
 #include "server/grpc_context.h"
 #include "server/service.h"
 #include "server/unary.h"
 #include "services/leases/leases.h"
-#include "services/proto_time.h"
 #include "services/registration.h"
 
 namespace ctrd::services::leases {
 namespace {
 
+using protobuf::from_timestamp;
+using protobuf::to_timestamp;
+
 namespace api = containerd::services::leases::v1;
-using LocalService = Service;
 
 void to_proto(const metadata::Lease& l, api::Lease* out) {
   out->set_id(l.id);
@@ -24,7 +26,8 @@ metadata::LeaseResource from_proto(const api::Resource& r) { return {r.id(), r.t
 
 class GrpcFrontEnd final : public server::GrpcServiceOf<api::Leases::CallbackService> {
  public:
-  explicit GrpcFrontEnd(std::shared_ptr<LocalService> s) : service_(std::move(s)) {}
+  GrpcFrontEnd(std::shared_ptr<LeasesService> s, std::shared_ptr<executor::WorkerPool> blocking)
+      : service_(std::move(s)), blocking_(std::move(blocking)) {}
 
   grpc::ServerUnaryReactor* Create(grpc::CallbackServerContext* ctx, const api::CreateRequest* req,
                                    api::CreateResponse* resp) override {
@@ -42,8 +45,9 @@ class GrpcFrontEnd final : public server::GrpcServiceOf<api::Leases::CallbackSer
     if (!ns.ok()) return server::unary(ctx, [&] { return ns.status(); });
     if (!req->sync()) return server::unary(ctx, [&] { return service_->remove(*ns, req->id(), false); });
     // A synchronous delete waits for a collection.
-    return server::unary_blocking(
-        ctx, [service = service_, ns = *ns, id = req->id()] { return service->remove(ns, id, true); });
+    return server::unary_blocking(ctx, *blocking_, [service = service_, ns = *ns, id = req->id()] {
+      return service->remove(ns, id, true);
+    });
   }
   grpc::ServerUnaryReactor* List(grpc::CallbackServerContext* ctx, const api::ListRequest* req,
                                  api::ListResponse* resp) override {
@@ -85,18 +89,19 @@ class GrpcFrontEnd final : public server::GrpcServiceOf<api::Leases::CallbackSer
   }
 
  private:
-  std::shared_ptr<LocalService> service_;
+  std::shared_ptr<LeasesService> service_;
+  std::shared_ptr<executor::WorkerPool> blocking_;
 };
 
 }  // namespace
 
 void register_plugin(plugin::Registry& registry) {
-  register_service<LocalService, metadata::DB, gc::Scheduler>(
+  register_service<LeasesService, metadata::DB, gc::Scheduler>(
       registry, "leases-service", {plugin::type::kMetadata, plugin::type::kGC},
       [](plugin::InitContext&, std::shared_ptr<metadata::DB> db, std::shared_ptr<gc::Scheduler> gc) {
-        return std::make_shared<LocalService>(std::move(db), std::move(gc));
+        return std::make_shared<LeasesService>(std::move(db), std::move(gc));
       });
-  register_grpc_front_end<GrpcFrontEnd, LocalService>(registry, "leases", "leases-service");
+  register_grpc_front_end<GrpcFrontEnd, LeasesService>(registry, "leases", "leases-service");
 }
 
 }  // namespace ctrd::services::leases

@@ -19,36 +19,36 @@ std::string generated_id() {
 
 }  // namespace
 
-errdefs::StatusOr<metadata::Lease> Service::create(const std::string& ns, std::string id,
-                                                   const metadata::Labels& labels) {
+errdefs::StatusOr<metadata::Lease> LeasesService::create(const std::string& ns, std::string id,
+                                                         const metadata::Labels& labels) {
   if (id.empty()) id = generated_id();
   return db_->leases(ns).create(id, labels);
 }
 
-errdefs::Status Service::remove(const std::string& ns, const std::string& id, bool sync) {
+errdefs::Status LeasesService::remove(const std::string& ns, const std::string& id, bool sync) {
   CTRD_RETURN_IF_ERROR(db_->leases(ns).remove(id));
   if (!sync) return errdefs::Status::Ok();
   auto collected = gc_->collect_now();
   return collected.ok() ? errdefs::Status::Ok() : collected.status().with_context("garbage collection");
 }
 
-errdefs::StatusOr<std::vector<metadata::Lease>> Service::list(const std::string& ns,
-                                                              const std::vector<std::string>& filters) {
+errdefs::StatusOr<std::vector<metadata::Lease>> LeasesService::list(const std::string& ns,
+                                                                    const std::vector<std::string>& filters) {
   return db_->leases(ns).list(filters);
 }
 
-errdefs::Status Service::add_resource(const std::string& ns, const std::string& id,
-                                      const metadata::LeaseResource& r) {
+errdefs::Status LeasesService::add_resource(const std::string& ns, const std::string& id,
+                                            const metadata::LeaseResource& r) {
   return db_->leases(ns).add_resource(id, r);
 }
 
-errdefs::Status Service::delete_resource(const std::string& ns, const std::string& id,
-                                         const metadata::LeaseResource& r) {
+errdefs::Status LeasesService::delete_resource(const std::string& ns, const std::string& id,
+                                               const metadata::LeaseResource& r) {
   return db_->leases(ns).delete_resource(id, r);
 }
 
-errdefs::StatusOr<std::vector<metadata::LeaseResource>> Service::list_resources(const std::string& ns,
-                                                                                const std::string& id) {
+errdefs::StatusOr<std::vector<metadata::LeaseResource>> LeasesService::list_resources(const std::string& ns,
+                                                                                      const std::string& id) {
   return db_->leases(ns).list_resources(id);
 }
 

@@ -14,9 +14,9 @@
 
 namespace ctrd::services::leases {
 
-class Service {
+class LeasesService {
  public:
-  Service(std::shared_ptr<metadata::DB> db, std::shared_ptr<gc::Scheduler> gc)
+  LeasesService(std::shared_ptr<metadata::DB> db, std::shared_ptr<gc::Scheduler> gc)
       : db_(std::move(db)), gc_(std::move(gc)) {}
 
   // An empty id gets a generated one, "<nanoseconds>-<random>" like containerd's.

@@ -11,7 +11,6 @@ namespace ctrd::services::namespaces {
 namespace {
 
 namespace api = containerd::services::namespaces::v1;
-using LocalService = Service;
 
 void to_proto(const metadata::Namespace& ns, api::Namespace* out) {
   out->set_name(ns.name);
@@ -31,7 +30,7 @@ std::string caller_namespace(const grpc::ServerContextBase& ctx) {
 
 class GrpcFrontEnd final : public server::GrpcServiceOf<api::Namespaces::CallbackService> {
  public:
-  explicit GrpcFrontEnd(std::shared_ptr<LocalService> s) : service_(std::move(s)) {}
+  explicit GrpcFrontEnd(std::shared_ptr<NamespacesService> s) : service_(std::move(s)) {}
 
   grpc::ServerUnaryReactor* Get(grpc::CallbackServerContext* ctx, const api::GetNamespaceRequest* req,
                                 api::GetNamespaceResponse* resp) override {
@@ -73,18 +72,18 @@ class GrpcFrontEnd final : public server::GrpcServiceOf<api::Namespaces::Callbac
   }
 
  private:
-  std::shared_ptr<LocalService> service_;
+  std::shared_ptr<NamespacesService> service_;
 };
 
 }  // namespace
 
 void register_plugin(plugin::Registry& registry) {
-  register_service<LocalService, metadata::DB>(registry, "namespaces-service", plugin::type::kMetadata,
-                                               [](plugin::InitContext& ic, std::shared_ptr<metadata::DB> db) {
-                                                 return std::make_shared<LocalService>(std::move(db),
-                                                                                       ic.events());
-                                               });
-  register_grpc_front_end<GrpcFrontEnd, LocalService>(registry, "namespaces", "namespaces-service");
+  register_service<NamespacesService, metadata::DB>(
+      registry, "namespaces-service", plugin::type::kMetadata,
+      [](plugin::InitContext& ic, std::shared_ptr<metadata::DB> db) {
+        return std::make_shared<NamespacesService>(std::move(db), ic.events());
+      });
+  register_grpc_front_end<GrpcFrontEnd, NamespacesService>(registry, "namespaces", "namespaces-service");
 }
 
 }  // namespace ctrd::services::namespaces

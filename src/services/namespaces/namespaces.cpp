@@ -7,14 +7,16 @@
 
 namespace ctrd::services::namespaces {
 
-errdefs::StatusOr<metadata::Namespace> Service::get(const std::string& name) {
+errdefs::StatusOr<metadata::Namespace> NamespacesService::get(const std::string& name) {
   CTRD_RETURN_IF_ERROR(identifiers::validate(name).with_context("namespace"));
   auto labels = db_->namespaces().get(name);
   if (!labels.ok() && !errdefs::IsNotFound(labels.status())) return labels.status();
   return metadata::Namespace{name, labels.ok() ? *labels : metadata::Labels{}};
 }
 
-errdefs::StatusOr<std::vector<metadata::Namespace>> Service::list() { return db_->namespaces().list(); }
+errdefs::StatusOr<std::vector<metadata::Namespace>> NamespacesService::list() {
+  return db_->namespaces().list();
+}
 
 namespace {
 
@@ -24,8 +26,8 @@ std::string_view event_namespace(std::string_view caller_ns, const std::string& 
 
 }  // namespace
 
-errdefs::StatusOr<metadata::Namespace> Service::create(const metadata::Namespace& ns,
-                                                       std::string_view caller_ns) {
+errdefs::StatusOr<metadata::Namespace> NamespacesService::create(const metadata::Namespace& ns,
+                                                                 std::string_view caller_ns) {
   CTRD_RETURN_IF_ERROR(db_->namespaces().create(ns.name, ns.labels));
   containerd::events::NamespaceCreate ev;
   ev.set_name(ns.name);
@@ -34,9 +36,9 @@ errdefs::StatusOr<metadata::Namespace> Service::create(const metadata::Namespace
   return ns;
 }
 
-errdefs::StatusOr<metadata::Namespace> Service::update(const metadata::Namespace& ns,
-                                                       const std::vector<std::string>& paths,
-                                                       std::string_view caller_ns) {
+errdefs::StatusOr<metadata::Namespace> NamespacesService::update(const metadata::Namespace& ns,
+                                                                 const std::vector<std::string>& paths,
+                                                                 std::string_view caller_ns) {
   for (const auto& p : paths) {
     if (p.rfind("labels.", 0) != 0) {
       return errdefs::InvalidArgument("cannot update \"" + p + "\" field on namespace " + ns.name);
@@ -50,7 +52,7 @@ errdefs::StatusOr<metadata::Namespace> Service::update(const metadata::Namespace
   return metadata::Namespace{ns.name, std::move(labels)};
 }
 
-errdefs::Status Service::remove(const std::string& name) {
+errdefs::Status NamespacesService::remove(const std::string& name) {
   CTRD_RETURN_IF_ERROR(identifiers::validate(name).with_context("namespace"));
   CTRD_RETURN_IF_ERROR(db_->namespaces().remove(name));
   containerd::events::NamespaceDelete ev;

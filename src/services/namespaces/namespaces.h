@@ -15,9 +15,9 @@
 
 namespace ctrd::services::namespaces {
 
-class Service {
+class NamespacesService {
  public:
-  Service(std::shared_ptr<metadata::DB> db, std::shared_ptr<ctrd::events::Exchange> events)
+  NamespacesService(std::shared_ptr<metadata::DB> db, std::shared_ptr<ctrd::events::Exchange> events)
       : db_(std::move(db)), events_(std::move(events)) {}
 
   // As containerd: a namespace that does not exist has no labels (not an error).

@@ -1,20 +1,24 @@
 #include <github.com/containerd/containerd/api/services/snapshots/v1/snapshots.grpc.pb.h>
 #include <grpcpp/server_builder.h>
 
+#include "protobuf/time.h"
+#include "protobuf/types.h"
 #include "server/grpc_context.h"
 #include "server/service.h"
 #include "server/stream.h"
 #include "server/unary.h"
-#include "services/proto_time.h"
-#include "services/proto_types.h"
 #include "services/registration.h"
 #include "services/snapshots/snapshots.h"
 
 namespace ctrd::services::snapshots {
 namespace {
 
+using protobuf::from_proto;
+using protobuf::from_timestamp;
+using protobuf::to_proto;
+using protobuf::to_timestamp;
+
 namespace api = containerd::services::snapshots::v1;
-using LocalService = Service;
 
 // containerd's List sends infos in batches of this many per message.
 constexpr int kListBatch = 100;
@@ -36,7 +40,7 @@ errdefs::StatusOr<Scope> scope_of(const grpc::CallbackServerContext& ctx, const 
 
 class GrpcFrontEnd final : public server::GrpcServiceOf<api::Snapshots::CallbackService> {
  public:
-  explicit GrpcFrontEnd(std::shared_ptr<LocalService> s) : service_(std::move(s)) {}
+  explicit GrpcFrontEnd(std::shared_ptr<SnapshotsService> s) : service_(std::move(s)) {}
 
   grpc::ServerUnaryReactor* Prepare(grpc::CallbackServerContext* ctx, const api::PrepareSnapshotRequest* req,
                                     api::PrepareSnapshotResponse* resp) override {
@@ -44,7 +48,7 @@ class GrpcFrontEnd final : public server::GrpcServiceOf<api::Snapshots::Callback
       CTRD_ASSIGN_OR_RETURN(auto scope, scope_of(*ctx, *req));
       CTRD_ASSIGN_OR_RETURN(auto mounts, service_->prepare(scope, req->key(), req->parent(),
                                                            {req->labels().begin(), req->labels().end()}));
-      services::to_proto(mounts, resp->mutable_mounts());
+      protobuf::to_proto(mounts, resp->mutable_mounts());
       return errdefs::Status::Ok();
     });
   }
@@ -54,7 +58,7 @@ class GrpcFrontEnd final : public server::GrpcServiceOf<api::Snapshots::Callback
       CTRD_ASSIGN_OR_RETURN(auto scope, scope_of(*ctx, *req));
       CTRD_ASSIGN_OR_RETURN(auto mounts, service_->view(scope, req->key(), req->parent(),
                                                         {req->labels().begin(), req->labels().end()}));
-      services::to_proto(mounts, resp->mutable_mounts());
+      protobuf::to_proto(mounts, resp->mutable_mounts());
       return errdefs::Status::Ok();
     });
   }
@@ -63,7 +67,7 @@ class GrpcFrontEnd final : public server::GrpcServiceOf<api::Snapshots::Callback
     return server::unary(ctx, [&]() -> errdefs::Status {
       CTRD_ASSIGN_OR_RETURN(auto scope, scope_of(*ctx, *req));
       CTRD_ASSIGN_OR_RETURN(auto mounts, service_->mounts(scope, req->key()));
-      services::to_proto(mounts, resp->mutable_mounts());
+      protobuf::to_proto(mounts, resp->mutable_mounts());
       return errdefs::Status::Ok();
     });
   }
@@ -135,18 +139,18 @@ class GrpcFrontEnd final : public server::GrpcServiceOf<api::Snapshots::Callback
   }
 
  private:
-  std::shared_ptr<LocalService> service_;
+  std::shared_ptr<SnapshotsService> service_;
 };
 
 }  // namespace
 
 void register_plugin(plugin::Registry& registry) {
-  register_service<LocalService, metadata::DB>(registry, "snapshots-service", plugin::type::kMetadata,
-                                               [](plugin::InitContext& ic, std::shared_ptr<metadata::DB> db) {
-                                                 return std::make_shared<LocalService>(std::move(db),
-                                                                                       ic.events());
-                                               });
-  register_grpc_front_end<GrpcFrontEnd, LocalService>(registry, "snapshots", "snapshots-service");
+  register_service<SnapshotsService, metadata::DB>(
+      registry, "snapshots-service", plugin::type::kMetadata,
+      [](plugin::InitContext& ic, std::shared_ptr<metadata::DB> db) {
+        return std::make_shared<SnapshotsService>(std::move(db), ic.events());
+      });
+  register_grpc_front_end<GrpcFrontEnd, SnapshotsService>(registry, "snapshots", "snapshots-service");
 }
 
 }  // namespace ctrd::services::snapshots

@@ -6,7 +6,7 @@
 
 namespace ctrd::services::snapshots {
 
-errdefs::StatusOr<std::shared_ptr<sn::Snapshotter>> Service::snapshotter(const Scope& s) const {
+errdefs::StatusOr<std::shared_ptr<sn::Snapshotter>> SnapshotsService::snapshotter(const Scope& s) const {
   if (s.snapshotter.empty()) return errdefs::InvalidArgument("snapshotter argument missing");
   auto backend = db_->snapshotter(s.ns, s.snapshotter, s.lease);
   if (errdefs::IsNotFound(backend.status())) {
@@ -15,9 +15,9 @@ errdefs::StatusOr<std::shared_ptr<sn::Snapshotter>> Service::snapshotter(const S
   return backend;
 }
 
-errdefs::StatusOr<std::vector<mount::Mount>> Service::prepare(const Scope& s, const std::string& key,
-                                                              const std::string& parent,
-                                                              const sn::Labels& labels) {
+errdefs::StatusOr<std::vector<mount::Mount>> SnapshotsService::prepare(const Scope& s, const std::string& key,
+                                                                       const std::string& parent,
+                                                                       const sn::Labels& labels) {
   CTRD_ASSIGN_OR_RETURN(auto backend, snapshotter(s));
   CTRD_ASSIGN_OR_RETURN(auto mounts, backend->prepare(key, parent, labels));
   containerd::events::SnapshotPrepare ev;
@@ -27,20 +27,21 @@ errdefs::StatusOr<std::vector<mount::Mount>> Service::prepare(const Scope& s, co
   return mounts;
 }
 
-errdefs::StatusOr<std::vector<mount::Mount>> Service::view(const Scope& s, const std::string& key,
-                                                           const std::string& parent,
-                                                           const sn::Labels& labels) {
+errdefs::StatusOr<std::vector<mount::Mount>> SnapshotsService::view(const Scope& s, const std::string& key,
+                                                                    const std::string& parent,
+                                                                    const sn::Labels& labels) {
   CTRD_ASSIGN_OR_RETURN(auto backend, snapshotter(s));
   return backend->view(key, parent, labels);
 }
 
-errdefs::StatusOr<std::vector<mount::Mount>> Service::mounts(const Scope& s, const std::string& key) {
+errdefs::StatusOr<std::vector<mount::Mount>> SnapshotsService::mounts(const Scope& s,
+                                                                      const std::string& key) {
   CTRD_ASSIGN_OR_RETURN(auto backend, snapshotter(s));
   return backend->mounts(key);
 }
 
-errdefs::Status Service::commit(const Scope& s, const std::string& name, const std::string& key,
-                                const sn::Labels& labels) {
+errdefs::Status SnapshotsService::commit(const Scope& s, const std::string& name, const std::string& key,
+                                         const sn::Labels& labels) {
   CTRD_ASSIGN_OR_RETURN(auto backend, snapshotter(s));
   CTRD_RETURN_IF_ERROR(backend->commit(name, key, labels));
   containerd::events::SnapshotCommit ev;
@@ -50,7 +51,7 @@ errdefs::Status Service::commit(const Scope& s, const std::string& name, const s
   return errdefs::Status::Ok();
 }
 
-errdefs::Status Service::remove(const Scope& s, const std::string& key) {
+errdefs::Status SnapshotsService::remove(const Scope& s, const std::string& key) {
   CTRD_ASSIGN_OR_RETURN(auto backend, snapshotter(s));
   CTRD_RETURN_IF_ERROR(backend->remove(key));
   containerd::events::SnapshotRemove ev;
@@ -59,19 +60,19 @@ errdefs::Status Service::remove(const Scope& s, const std::string& key) {
   return errdefs::Status::Ok();
 }
 
-errdefs::StatusOr<sn::Info> Service::stat(const Scope& s, const std::string& key) {
+errdefs::StatusOr<sn::Info> SnapshotsService::stat(const Scope& s, const std::string& key) {
   CTRD_ASSIGN_OR_RETURN(auto backend, snapshotter(s));
   return backend->stat(key);
 }
 
-errdefs::StatusOr<sn::Info> Service::update(const Scope& s, const sn::Info& info,
-                                            const std::vector<std::string>& paths) {
+errdefs::StatusOr<sn::Info> SnapshotsService::update(const Scope& s, const sn::Info& info,
+                                                     const std::vector<std::string>& paths) {
   CTRD_ASSIGN_OR_RETURN(auto backend, snapshotter(s));
   return backend->update(info, paths);
 }
 
-errdefs::StatusOr<std::vector<sn::Info>> Service::list(const Scope& s,
-                                                       const std::vector<std::string>& filters) {
+errdefs::StatusOr<std::vector<sn::Info>> SnapshotsService::list(const Scope& s,
+                                                                const std::vector<std::string>& filters) {
   CTRD_ASSIGN_OR_RETURN(auto backend, snapshotter(s));
   std::vector<sn::Info> all;
   CTRD_RETURN_IF_ERROR(backend->walk(
@@ -83,12 +84,12 @@ errdefs::StatusOr<std::vector<sn::Info>> Service::list(const Scope& s,
   return all;
 }
 
-errdefs::StatusOr<sn::Usage> Service::usage(const Scope& s, const std::string& key) {
+errdefs::StatusOr<sn::Usage> SnapshotsService::usage(const Scope& s, const std::string& key) {
   CTRD_ASSIGN_OR_RETURN(auto backend, snapshotter(s));
   return backend->usage(key);
 }
 
-errdefs::Status Service::cleanup(const Scope& s) {
+errdefs::Status SnapshotsService::cleanup(const Scope& s) {
   CTRD_ASSIGN_OR_RETURN(auto backend, snapshotter(s));
   return backend->cleanup();
 }

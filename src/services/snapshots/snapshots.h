@@ -27,9 +27,9 @@ struct Scope {
   std::string snapshotter;
 };
 
-class Service {
+class SnapshotsService {
  public:
-  Service(std::shared_ptr<metadata::DB> db, std::shared_ptr<ctrd::events::Exchange> events)
+  SnapshotsService(std::shared_ptr<metadata::DB> db, std::shared_ptr<ctrd::events::Exchange> events)
       : db_(std::move(db)), events_(std::move(events)) {}
 
   errdefs::StatusOr<std::vector<mount::Mount>> prepare(const Scope& s, const std::string& key,

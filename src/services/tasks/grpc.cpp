@@ -9,11 +9,11 @@
 #include "errdefs/grpc_status.h"
 #include "filters/filters.h"
 #include "log/log.h"
+#include "protobuf/time.h"
+#include "protobuf/types.h"
 #include "server/grpc_context.h"
 #include "server/service.h"
 #include "server/unary.h"
-#include "services/proto_time.h"
-#include "services/proto_types.h"
 #include "services/registration.h"
 #include "services/tasks/criu.h"
 #include "services/tasks/tasks.h"
@@ -21,9 +21,13 @@
 namespace ctrd::services::tasks {
 namespace {
 
+using protobuf::from_proto;
+using protobuf::from_timestamp;
+using protobuf::to_proto;
+using protobuf::to_timestamp;
+
 namespace api = containerd::services::tasks::v1;
 namespace types = containerd::v1::types;
-using LocalService = Service;
 using runtime::v2::Task;
 
 // A process that has not exited has no exit time; containerd sends Go's zero
@@ -129,7 +133,8 @@ class WaitReactor final : public grpc::ServerUnaryReactor {
 
 class GrpcFrontEnd final : public server::GrpcServiceOf<api::Tasks::CallbackService> {
  public:
-  explicit GrpcFrontEnd(std::shared_ptr<LocalService> s) : service_(std::move(s)) {}
+  GrpcFrontEnd(std::shared_ptr<TasksService> s, std::shared_ptr<executor::WorkerPool> blocking)
+      : service_(std::move(s)), blocking_(std::move(blocking)) {}
 
   grpc::ServerUnaryReactor* Create(grpc::CallbackServerContext* ctx, const api::CreateTaskRequest* req,
                                    api::CreateTaskResponse* resp) override {
@@ -315,7 +320,7 @@ class GrpcFrontEnd final : public server::GrpcServiceOf<api::Tasks::CallbackServ
     auto ns = server::namespace_of(*ctx);
     if (!ns.ok()) return server::unary(ctx, [&] { return ns.status(); });
     return server::unary_blocking(
-        ctx, [ns = std::move(ns).value(), work = std::move(work)]() mutable { return work(ns); });
+        ctx, *blocking_, [ns = std::move(ns).value(), work = std::move(work)]() mutable { return work(ns); });
   }
   // blocking() for a call on the container's task.
   template <typename Work>
@@ -328,22 +333,23 @@ class GrpcFrontEnd final : public server::GrpcServiceOf<api::Tasks::CallbackServ
                     });
   }
 
-  std::shared_ptr<LocalService> service_;
+  std::shared_ptr<TasksService> service_;
+  std::shared_ptr<executor::WorkerPool> blocking_;
 };
 
 }  // namespace
 
 void register_plugin(plugin::Registry& registry) {
-  register_service<LocalService, metadata::DB, runtime::v2::TaskManager, monitor::TaskMonitor>(
+  register_service<TasksService, metadata::DB, runtime::v2::TaskManager, monitor::TaskMonitor>(
       registry, "tasks-service",
       {plugin::type::kMetadata, plugin::type::kRuntimeV2, plugin::type::kTaskMonitor},
       [](plugin::InitContext&, std::shared_ptr<metadata::DB> db,
          std::shared_ptr<runtime::v2::TaskManager> tasks, std::shared_ptr<monitor::TaskMonitor> monitor) {
         // Tasks recovered from the previous run are watched as new ones are.
         for (auto& task : tasks->list("")) monitor->monitor(std::move(task));
-        return std::make_shared<LocalService>(std::move(db), std::move(tasks), std::move(monitor));
+        return std::make_shared<TasksService>(std::move(db), std::move(tasks), std::move(monitor));
       });
-  register_grpc_front_end<GrpcFrontEnd, LocalService>(registry, "tasks", "tasks-service");
+  register_grpc_front_end<GrpcFrontEnd, TasksService>(registry, "tasks", "tasks-service");
 }
 
 }  // namespace ctrd::services::tasks

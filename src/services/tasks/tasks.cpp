@@ -13,8 +13,8 @@ errdefs::Status task_not_found(const std::string& id) {
 
 }  // namespace
 
-errdefs::StatusOr<std::shared_ptr<runtime::v2::Task>> Service::create(const std::string& ns,
-                                                                      const CreateRequest& r) {
+errdefs::StatusOr<std::shared_ptr<runtime::v2::Task>> TasksService::create(const std::string& ns,
+                                                                           const CreateRequest& r) {
   CTRD_ASSIGN_OR_RETURN(auto container, db_->containers(ns).get(r.container_id));
   if (r.checkpoint) return criu_unsupported("checkpoint restore");
   // Checked here, before a shim is started for nothing, and worded as containerd's.
@@ -40,19 +40,19 @@ errdefs::StatusOr<std::shared_ptr<runtime::v2::Task>> Service::create(const std:
   return task;
 }
 
-errdefs::StatusOr<std::shared_ptr<runtime::v2::Task>> Service::task(const std::string& ns,
-                                                                    const std::string& id) {
+errdefs::StatusOr<std::shared_ptr<runtime::v2::Task>> TasksService::task(const std::string& ns,
+                                                                         const std::string& id) {
   CTRD_RETURN_IF_ERROR(db_->containers(ns).get(id).status());
   auto task = tasks_->get(ns, id);
   if (!task.ok()) return task_not_found(id);
   return task;
 }
 
-std::vector<std::shared_ptr<runtime::v2::Task>> Service::list(const std::string& ns) {
+std::vector<std::shared_ptr<runtime::v2::Task>> TasksService::list(const std::string& ns) {
   return tasks_->list(ns);
 }
 
-errdefs::StatusOr<runtime::v2::Exit> Service::remove(const std::string& ns, const std::string& id) {
+errdefs::StatusOr<runtime::v2::Exit> TasksService::remove(const std::string& ns, const std::string& id) {
   CTRD_RETURN_IF_ERROR(task(ns, id).status());
   CTRD_ASSIGN_OR_RETURN(auto exit, tasks_->remove(ns, id));
   // Only once the task is gone: a refused delete (the task still runs) must

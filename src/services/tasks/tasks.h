@@ -31,10 +31,10 @@ struct CreateRequest {
   bool checkpoint = false;                  // restore from a checkpoint (needs CRIU)
 };
 
-class Service {
+class TasksService {
  public:
-  Service(std::shared_ptr<metadata::DB> db, std::shared_ptr<runtime::v2::TaskManager> tasks,
-          std::shared_ptr<monitor::TaskMonitor> monitor)
+  TasksService(std::shared_ptr<metadata::DB> db, std::shared_ptr<runtime::v2::TaskManager> tasks,
+               std::shared_ptr<monitor::TaskMonitor> monitor)
       : db_(std::move(db)), tasks_(std::move(tasks)), monitor_(std::move(monitor)) {}
 
   // The container must exist (NotFound otherwise); AlreadyExists when it has

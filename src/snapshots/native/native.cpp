@@ -4,9 +4,11 @@
 
 #include <cerrno>
 
-#include "snapshots/fs.h"
+#include "os/fs.h"
 
 namespace ctrd::snapshots::native {
+
+namespace fs = os::fs;
 
 using errdefs::Status;
 using errdefs::StatusOr;

@@ -20,9 +20,11 @@
 #include <utility>
 
 #include "os/dirs.h"
-#include "snapshots/fs.h"
+#include "os/fs.h"
 
 namespace ctrd::snapshots::overlay {
+
+namespace fs = os::fs;
 
 using errdefs::Status;
 using errdefs::StatusOr;
@@ -120,7 +122,7 @@ int mount_check(const std::string& dir) {
 
 }  // namespace
 
-Status check_supported(const std::string& root) {
+Status check_supported(const std::string& root, std::jthread* teardown) {
   CTRD_RETURN_IF_ERROR(os::ensure_dir(root, 0700));
   const std::string marker = root + "/" + std::string(kSupportedMarker);
   const std::string identity = check_identity(root);
@@ -155,11 +157,15 @@ Status check_supported(const std::string& root) {
     std::ofstream(marker + ".tmp") << identity;
     ::rename((marker + ".tmp").c_str(), marker.c_str());
   }
-  // Tearing the superblock down takes as long as unmounting: off the start-up path.
-  std::thread([fd, temp] {
+  auto tear_down = [fd, temp] {
     if (fd > 0) ::close(fd);
     (void)fs::remove_tree(temp);
-  }).detach();
+  };
+  if (teardown != nullptr) {
+    *teardown = std::jthread(std::move(tear_down));  // off the start-up path
+  } else {
+    tear_down();
+  }
   return Status::Ok();
 }
 

@@ -6,6 +6,7 @@
 
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "snapshots/dir_snapshotter.h"
 
@@ -20,8 +21,10 @@ struct Options {
 };
 
 // Whether overlayfs can be mounted with upper and work dirs on `root`'s
-// filesystem, by trying it; Skip with the reason when it cannot.
-errdefs::Status check_supported(const std::string& root);
+// filesystem, by trying it; Skip with the reason when it cannot. Tearing the
+// trial down takes as long as an unmount: with `teardown`, that runs on the
+// thread put there (the caller owns and joins it), else before returning.
+errdefs::Status check_supported(const std::string& root, std::jthread* teardown = nullptr);
 
 class OverlaySnapshotter final : public DirSnapshotter {
  public:
@@ -30,6 +33,8 @@ class OverlaySnapshotter final : public DirSnapshotter {
                                                                      Options options = {});
 
   std::string upper_dir(uint64_t id) const { return snapshot_dir(id) + "/fs"; }
+  // Keeps check_supported's teardown thread until the snapshotter goes.
+  void adopt(std::jthread teardown) { teardown_ = std::move(teardown); }
   std::string work_dir(uint64_t id) const { return snapshot_dir(id) + "/work"; }
 
  private:
@@ -45,6 +50,7 @@ class OverlaySnapshotter final : public DirSnapshotter {
   // Kernels with an overlay "index" feature get index=off: with it on, a
   // lower dir shared by several mounts is refused after the first.
   bool index_off_;
+  std::jthread teardown_;
 };
 
 }  // namespace ctrd::snapshots::overlay

@@ -29,9 +29,11 @@ void register_plugin(plugin::Registry& registry) {
         CTRD_ASSIGN_OR_RETURN(Config config, ic.config<Config>());
         const std::string root = config.root_path.empty() ? ic.root() : config.root_path;
         ic.meta().platforms.push_back(plugin::host_platform());
-        CTRD_RETURN_IF_ERROR(check_supported(root));
+        std::jthread teardown;
+        CTRD_RETURN_IF_ERROR(check_supported(root, &teardown));
         CTRD_ASSIGN_OR_RETURN(auto snapshotter, OverlaySnapshotter::open(
                                                     root, Options{.upperdir_label = config.upperdir_label}));
+        snapshotter->adopt(std::move(teardown));
         CTRD_RETURN_IF_ERROR(snapshotter->cleanup());
         ic.meta().exports["root"] = root;
         return plugin::Instance::of<OverlaySnapshotter, Snapshotter>(std::move(snapshotter));

@@ -4,20 +4,22 @@
 #include <string>
 
 #include "content/local/files.h"
-#include "content/local/sha256.h"
+#include "digest/sha256.h"
 
 namespace ctrd::content::local {
 namespace {
 
+using digest::Sha256;
+
 using std::chrono::nanoseconds;
 using std::chrono::seconds;
 
-TEST(ContentLocalSha256, MatchesKnownVectors) {
+TEST(DigestSha256, MatchesKnownVectors) {
   EXPECT_EQ(Sha256::hex_of(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
   EXPECT_EQ(Sha256::hex_of("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 
-TEST(ContentLocalSha256, DigestCanBeTakenMidStreamAndResetStartsOver) {
+TEST(DigestSha256, DigestCanBeTakenMidStreamAndResetStartsOver) {
   Sha256 hasher;
   hasher.update("a");
   EXPECT_EQ(hasher.hex(), Sha256::hex_of("a"));

@@ -16,11 +16,13 @@
 #include <vector>
 
 #include "content/content.h"
-#include "content/local/sha256.h"
 #include "content/local/store.h"
+#include "digest/sha256.h"
 
 namespace ctrd::content::local {
 namespace {
+
+using digest::Sha256;
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;

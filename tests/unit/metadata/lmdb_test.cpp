@@ -1,7 +1,7 @@
 // The RAII layer under the metadata store: transactions abort unless
 // committed, readers see a snapshot and never wait for the writer, and read
 // transactions are not tied to a thread (MDB_NOTLS).
-#include "metadata/lmdb.h"
+#include "lmdb/lmdb.h"
 
 #include <gtest/gtest.h>
 
@@ -10,7 +10,7 @@
 
 #include "test_support.h"
 
-namespace ctrd::metadata::lmdb {
+namespace ctrd::lmdb {
 namespace {
 
 using errdefs::Code;
@@ -43,7 +43,7 @@ class LmdbTest : public ::testing::Test {
     ASSERT_TRUE(txn->commit().ok());
   }
 
-  test_support::TempDir dir_;  // first: removed after the environment closes
+  metadata::test_support::TempDir dir_;  // first: removed after the environment closes
   std::unique_ptr<Env> env_;
   MDB_dbi table_ = 0;
 };
@@ -123,4 +123,4 @@ TEST_F(LmdbTest, CommitTwiceIsAnError) {
 }
 
 }  // namespace
-}  // namespace ctrd::metadata::lmdb
+}  // namespace ctrd::lmdb

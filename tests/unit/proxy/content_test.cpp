@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "content/local/sha256.h"
 #include "content/local/store.h"
+#include "digest/sha256.h"
 #include "fixture.h"
 #include "proxy/content.h"
 
@@ -20,7 +20,7 @@ using errdefs::Code;
 using testing::Served;
 using testing::TempDir;
 
-std::string digest_of(std::string_view data) { return "sha256:" + content::local::Sha256::hex_of(data); }
+std::string digest_of(std::string_view data) { return "sha256:" + digest::Sha256::hex_of(data); }
 
 std::string pattern(size_t size) {
   std::mt19937 gen(7);

@@ -1,4 +1,4 @@
-#include "snapshots/fs.h"
+#include "os/fs.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -12,12 +12,12 @@
 
 #include "scratch.h"
 
-namespace ctrd::snapshots::fs {
+namespace ctrd::os::fs {
 namespace {
 
-using testing::read_file;
-using testing::ScratchDir;
-using testing::write_file;
+using snapshots::testing::read_file;
+using snapshots::testing::ScratchDir;
+using snapshots::testing::write_file;
 
 struct stat lstat_of(const std::string& path) {
   struct stat st {};
@@ -106,4 +106,4 @@ TEST(FsTest, RemoveTree) {
 }
 
 }  // namespace
-}  // namespace ctrd::snapshots::fs
+}  // namespace ctrd::os::fs

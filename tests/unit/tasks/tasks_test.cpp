@@ -47,7 +47,7 @@ class TasksTest : public MetadataTest {
     ASSERT_TRUE(manager.ok());
     tasks_ = *manager;
     monitor_ = std::make_shared<monitor::TaskMonitor>();
-    service_ = std::make_unique<Service>(db_, tasks_, monitor_);
+    service_ = std::make_unique<TasksService>(db_, tasks_, monitor_);
   }
   void TearDown() override { Runtime::get().reset(); }
 
@@ -63,7 +63,7 @@ class TasksTest : public MetadataTest {
 
   std::shared_ptr<runtime::v2::TaskManager> tasks_;
   std::shared_ptr<monitor::TaskMonitor> monitor_;
-  std::unique_ptr<Service> service_;
+  std::unique_ptr<TasksService> service_;
 };
 
 TEST_F(TasksTest, CreatePassesTheContainerAndRequestToTheRuntime) {

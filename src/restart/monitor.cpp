@@ -1,4 +1,4 @@
-#include "runtime/restart/monitor.h"
+#include "restart/monitor.h"
 
 #include <signal.h>
 
@@ -8,7 +8,7 @@
 #include "config/binder.h"
 #include "log/log.h"
 
-namespace ctrd::runtime::restart {
+namespace ctrd::restart {
 namespace {
 
 using errdefs::Status;
@@ -18,17 +18,17 @@ struct Config {
   void bind(config::Binder& b) { b.field("interval", interval); }
 };
 
-std::string status_name(v2::Status s) {
+std::string status_name(runtime::v2::Status s) {
   switch (s) {
-    case v2::Status::kCreated:
+    case runtime::v2::Status::kCreated:
       return "created";
-    case v2::Status::kRunning:
+    case runtime::v2::Status::kRunning:
       return "running";
-    case v2::Status::kStopped:
+    case runtime::v2::Status::kStopped:
       return "stopped";
-    case v2::Status::kPaused:
+    case runtime::v2::Status::kPaused:
       return "paused";
-    case v2::Status::kPausing:
+    case runtime::v2::Status::kPausing:
       return "pausing";
     default:
       return "unknown";
@@ -42,10 +42,11 @@ std::string label(const metadata::Container& c, std::string_view key) {
 
 // Bounded: a task that ignores SIGKILL (stuck in D state) must not stall
 // the monitor forever.
-errdefs::StatusOr<v2::Exit> wait_exit(v2::Task& task, std::chrono::seconds timeout) {
-  auto promise = std::make_shared<std::promise<errdefs::StatusOr<v2::Exit>>>();
+errdefs::StatusOr<runtime::v2::Exit> wait_exit(runtime::v2::Task& task, std::chrono::seconds timeout) {
+  auto promise = std::make_shared<std::promise<errdefs::StatusOr<runtime::v2::Exit>>>();
   auto future = promise->get_future();
-  task.wait("", [promise](errdefs::StatusOr<v2::Exit> exit) { promise->set_value(std::move(exit)); });
+  task.wait("",
+            [promise](errdefs::StatusOr<runtime::v2::Exit> exit) { promise->set_value(std::move(exit)); });
   if (future.wait_for(timeout) != std::future_status::ready)
     return errdefs::DeadlineExceeded("task " + task.id() + " did not exit after SIGKILL");
   return future.get();
@@ -54,7 +55,7 @@ errdefs::StatusOr<v2::Exit> wait_exit(v2::Task& task, std::chrono::seconds timeo
 }  // namespace
 
 std::shared_ptr<Monitor> Monitor::start(std::shared_ptr<metadata::DB> db,
-                                        std::shared_ptr<services::tasks::Service> tasks,
+                                        std::shared_ptr<services::tasks::TasksService> tasks,
                                         std::chrono::nanoseconds interval) {
   if (interval <= std::chrono::nanoseconds::zero()) interval = std::chrono::seconds(10);
   std::shared_ptr<Monitor> monitor(new Monitor(std::move(db), std::move(tasks), interval));
@@ -132,7 +133,7 @@ Status Monitor::stop_task(const std::string& ns, const std::string& id) {
   auto task = tasks_->task(ns, id);
   if (!task.ok()) return Status::Ok();
   auto state = (*task)->state("");
-  if (state.ok() && state->status != v2::Status::kStopped) {
+  if (state.ok() && state->status != runtime::v2::Status::kStopped) {
     if (Status killed = (*task)->kill("", SIGKILL, true);
         !killed.ok() && killed.code() != errdefs::Code::kNotFound)
       return killed;
@@ -179,10 +180,10 @@ void register_plugin(plugin::Registry& registry) {
         CTRD_ASSIGN_OR_RETURN(Config config, ic.config<Config>());
         CTRD_ASSIGN_OR_RETURN(auto db, ic.get<metadata::DB>(plugin::type::kMetadata));
         CTRD_ASSIGN_OR_RETURN(
-            auto tasks, ic.get_by_id<services::tasks::Service>(plugin::type::kService, "tasks-service"));
+            auto tasks, ic.get_by_id<services::tasks::TasksService>(plugin::type::kService, "tasks-service"));
         return plugin::Instance::of(Monitor::start(std::move(db), std::move(tasks), config.interval.value));
       },
   });
 }
 
-}  // namespace ctrd::runtime::restart
+}  // namespace ctrd::restart

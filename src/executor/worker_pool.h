@@ -1,6 +1,8 @@
-// ttrpc/worker_pool: the threads ttRPC handlers run on. Threads start only as
-// calls need them, up to a fixed cap, so a daemon with few shims keeps few
-// threads while blocking handlers cannot stall the server's I/O thread.
+// executor/worker_pool: a bounded pool of threads for blocking work (ttRPC
+// handlers, blocking gRPC calls). Threads start only as jobs need them, up to
+// a fixed cap, so an idle daemon keeps few threads while blocking work cannot
+// stall an I/O thread; jobs beyond the cap wait in a queue. Its owner stops
+// it, which joins every thread. Thread-safe.
 #pragma once
 
 #include <condition_variable>
@@ -11,7 +13,7 @@
 #include <thread>
 #include <vector>
 
-namespace ctrd::ttrpc {
+namespace ctrd::executor {
 
 class WorkerPool {
  public:
@@ -39,4 +41,4 @@ class WorkerPool {
   bool stopping_ = false;
 };
 
-}  // namespace ctrd::ttrpc
+}  // namespace ctrd::executor

@@ -1,9 +1,9 @@
-#include "ttrpc/worker_pool.h"
+#include "executor/worker_pool.h"
 
 #include <algorithm>
 #include <utility>
 
-namespace ctrd::ttrpc {
+namespace ctrd::executor {
 
 WorkerPool::WorkerPool(size_t max_threads) : max_threads_(std::max<size_t>(1, max_threads)) {}
 
@@ -58,4 +58,4 @@ void WorkerPool::run() {
   }
 }
 
-}  // namespace ctrd::ttrpc
+}  // namespace ctrd::executor

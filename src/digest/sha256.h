@@ -1,5 +1,5 @@
-// sha256: the running SHA-256 state behind every digest the local content store
-// computes (OpenSSL EVP, which uses SHA-NI where the CPU has it).
+// digest/sha256: the running SHA-256 state behind every digest ctrd computes
+// (OpenSSL EVP, which uses SHA-NI where the CPU has it).
 #pragma once
 
 #include <memory>
@@ -10,7 +10,7 @@
 
 struct evp_md_ctx_st;
 
-namespace ctrd::content::local {
+namespace ctrd::digest {
 
 class Sha256 {
  public:
@@ -37,4 +37,4 @@ class Sha256 {
   std::unique_ptr<evp_md_ctx_st, CtxDeleter> ctx_;
 };
 
-}  // namespace ctrd::content::local
+}  // namespace ctrd::digest

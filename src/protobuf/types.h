@@ -1,5 +1,5 @@
-// services/proto_types.h: containerd.types messages (Mount, Descriptor) <->
-// ctrd's structs, for the gRPC front ends.
+// protobuf/types.h: containerd.types messages (Mount, Descriptor) <->
+// ctrd's structs, for the gRPC front ends and the proxy plugins.
 #pragma once
 
 #include <github.com/containerd/containerd/api/types/descriptor.pb.h>
@@ -7,10 +7,10 @@
 
 #include <vector>
 
-#include "metadata/images.h"
+#include "content/content.h"
 #include "mount/mount.h"
 
-namespace ctrd::services {
+namespace ctrd::protobuf {
 
 template <typename RepeatedMounts>
 void to_proto(const std::vector<mount::Mount>& mounts, RepeatedMounts* out) {
@@ -32,15 +32,15 @@ std::vector<mount::Mount> from_proto(const RepeatedMounts& in) {
   return mounts;
 }
 
-inline metadata::Descriptor from_proto(const containerd::types::Descriptor& d) {
+inline content::Descriptor from_proto(const containerd::types::Descriptor& d) {
   return {d.media_type(), d.digest(), d.size(), {d.annotations().begin(), d.annotations().end()}};
 }
 
-inline void to_proto(const metadata::Descriptor& d, containerd::types::Descriptor* out) {
+inline void to_proto(const content::Descriptor& d, containerd::types::Descriptor* out) {
   out->set_media_type(d.media_type);
   out->set_digest(d.digest);
   out->set_size(d.size);
   out->mutable_annotations()->insert(d.annotations.begin(), d.annotations.end());
 }
 
-}  // namespace ctrd::services
+}  // namespace ctrd::protobuf

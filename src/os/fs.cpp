@@ -1,4 +1,4 @@
-#include "snapshots/fs.h"
+#include "os/fs.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -18,7 +18,7 @@
 
 #include "os/unique_fd.h"
 
-namespace ctrd::snapshots::fs {
+namespace ctrd::os::fs {
 
 using errdefs::Status;
 using errdefs::StatusOr;
@@ -308,4 +308,4 @@ StatusOr<Usage> disk_usage(const std::string& path) {
   return usage;
 }
 
-}  // namespace ctrd::snapshots::fs
+}  // namespace ctrd::os::fs

@@ -18,7 +18,7 @@
 
 #include "errdefs/errdefs.h"
 
-namespace ctrd::metadata::lmdb {
+namespace ctrd::lmdb {
 
 // Maps an LMDB return code to a Status carrying `context` and LMDB's message.
 errdefs::Status status_from_mdb(int rc, std::string_view context);
@@ -70,6 +70,8 @@ class Txn {
   errdefs::StatusOr<bool> put_new(MDB_dbi table, std::string_view key, std::string_view value);
   // Returns whether `key` existed.
   errdefs::StatusOr<bool> erase(MDB_dbi table, std::string_view key);
+  // Removes `key` if it is there (erase() for callers that need not know).
+  errdefs::Status remove(MDB_dbi table, std::string_view key) { return erase(table, key).status(); }
 
   using Visitor = std::function<errdefs::Status(std::string_view key, std::string_view value)>;
   // Visits every entry whose key starts with `prefix`, in key order.
@@ -112,4 +114,4 @@ class Cursor {
   MDB_val value_{};
 };
 
-}  // namespace ctrd::metadata::lmdb
+}  // namespace ctrd::lmdb

@@ -1,8 +1,11 @@
-#include "services/content/protocol.h"
+#include "protobuf/content.h"
 
-#include "services/proto_time.h"
+#include "protobuf/time.h"
 
-namespace ctrd::services::content {
+namespace ctrd::protobuf::content {
+
+using protobuf::from_timestamp;
+using protobuf::to_timestamp;
 
 namespace api = containerd::services::content::v1;
 namespace cs = ctrd::content;
@@ -93,4 +96,4 @@ Status WriteSession::open(const api::WriteContentRequest& req) {
   return Status::Ok();
 }
 
-}  // namespace ctrd::services::content
+}  // namespace ctrd::protobuf::content

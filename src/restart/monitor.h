@@ -1,10 +1,11 @@
-// runtime/restart: io.containerd.internal.v1.restart — containerd's restart
+// restart: io.containerd.internal.v1.restart — containerd's restart
 // monitor. Every `interval` it makes the tasks of containers labelled
 // containerd.io/restart.status match the label: "running" starts a task
 // (after deleting a stopped one), with its output to the file named by
 // containerd.io/restart.logpath or the URI in containerd.io/restart.loguri;
 // "stopped" kills and deletes a running one. A container created less than
-// max(interval, 2s) ago is left to its creator to start.
+// max(interval, 2s) ago is left to its creator to start. It is a client of
+// the tasks service (it drives tasks as a user would), so it sits above it.
 #pragma once
 
 #include <chrono>
@@ -18,7 +19,7 @@
 #include "plugin/plugin.h"
 #include "services/tasks/tasks.h"
 
-namespace ctrd::runtime::restart {
+namespace ctrd::restart {
 
 inline constexpr std::string_view kStatusLabel = "containerd.io/restart.status";
 inline constexpr std::string_view kLogPathLabel = "containerd.io/restart.logpath";
@@ -28,7 +29,7 @@ class Monitor : public plugin::Closer {
  public:
   // Reconciles at once, then every `interval`, on a thread of its own.
   static std::shared_ptr<Monitor> start(std::shared_ptr<metadata::DB> db,
-                                        std::shared_ptr<services::tasks::Service> tasks,
+                                        std::shared_ptr<services::tasks::TasksService> tasks,
                                         std::chrono::nanoseconds interval);
   ~Monitor() override;
   Monitor(const Monitor&) = delete;
@@ -39,7 +40,7 @@ class Monitor : public plugin::Closer {
   errdefs::Status close() override;
 
  private:
-  Monitor(std::shared_ptr<metadata::DB> db, std::shared_ptr<services::tasks::Service> tasks,
+  Monitor(std::shared_ptr<metadata::DB> db, std::shared_ptr<services::tasks::TasksService> tasks,
           std::chrono::nanoseconds interval)
       : db_(std::move(db)), tasks_(std::move(tasks)), interval_(interval) {}
   void run();
@@ -50,7 +51,7 @@ class Monitor : public plugin::Closer {
   std::chrono::nanoseconds start_grace() const;
 
   std::shared_ptr<metadata::DB> db_;
-  std::shared_ptr<services::tasks::Service> tasks_;
+  std::shared_ptr<services::tasks::TasksService> tasks_;
   const std::chrono::nanoseconds interval_;
   std::mutex mu_;
   std::condition_variable wake_;
@@ -60,4 +61,4 @@ class Monitor : public plugin::Closer {
 
 void register_plugin(plugin::Registry& registry);
 
-}  // namespace ctrd::runtime::restart
+}  // namespace ctrd::restart

@@ -1,4 +1,4 @@
-#include "ttrpc/worker_pool.h"
+#include "executor/worker_pool.h"
 
 #include <gtest/gtest.h>
 
@@ -7,7 +7,7 @@
 #include <condition_variable>
 #include <mutex>
 
-namespace ctrd::ttrpc {
+namespace ctrd::executor {
 namespace {
 
 // A gate jobs block on until the test opens it; counts who is waiting.
@@ -80,4 +80,4 @@ TEST(WorkerPool, RunsEveryJobAndRefusesAfterStop) {
 }
 
 }  // namespace
-}  // namespace ctrd::ttrpc
+}  // namespace ctrd::executor

@@ -1,8 +1,8 @@
-#include "metadata/lmdb.h"
+#include "lmdb/lmdb.h"
 
 #include <utility>
 
-namespace ctrd::metadata::lmdb {
+namespace ctrd::lmdb {
 
 using errdefs::Status;
 using errdefs::StatusOr;
@@ -192,8 +192,7 @@ StatusOr<size_t> Txn::erase_prefix(MDB_dbi table, std::string_view prefix) {
     return Status::Ok();
   }));
   for (const auto& key : keys) {
-    CTRD_ASSIGN_OR_RETURN(bool erased, erase(table, key));
-    (void)erased;
+    CTRD_RETURN_IF_ERROR(remove(table, key));
   }
   return keys.size();
 }
@@ -235,4 +234,4 @@ StatusOr<bool> Cursor::next() { return move(MDB_NEXT); }
 std::string_view Cursor::key() const { return as_view(key_); }
 std::string_view Cursor::value() const { return as_view(value_); }
 
-}  // namespace ctrd::metadata::lmdb
+}  // namespace ctrd::lmdb

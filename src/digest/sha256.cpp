@@ -1,10 +1,10 @@
-#include "content/local/sha256.h"
+#include "digest/sha256.h"
 
 #include <openssl/evp.h>
 
 #include <cstdlib>
 
-namespace ctrd::content::local {
+namespace ctrd::digest {
 namespace {
 
 // Fetched once: an implicit fetch on every init costs a provider lookup.
@@ -65,4 +65,4 @@ std::string Sha256::hex_of(std::string_view data) {
   return hasher.hex();
 }
 
-}  // namespace ctrd::content::local
+}  // namespace ctrd::digest

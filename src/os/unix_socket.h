@@ -1,4 +1,4 @@
-// server/socket.h: unix socket chores shared by the gRPC and ttRPC listeners —
+// os/unix_socket.h: unix socket chores shared by the daemon's listeners and the proxy servers —
 // refusing to start over a live daemon, replacing a stale socket file, and
 // setting the socket's owner and mode.
 #pragma once
@@ -10,7 +10,7 @@
 
 #include "errdefs/errdefs.h"
 
-namespace ctrd::server {
+namespace ctrd::os {
 
 // Creates the socket's directory; fails with a clear message if a daemon is
 // already listening at `path`; removes a stale socket file.
@@ -36,4 +36,4 @@ class UnixListener {
   std::string path_;
 };
 
-}  // namespace ctrd::server
+}  // namespace ctrd::os

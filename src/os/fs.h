@@ -1,13 +1,18 @@
-// snapshots/fs: the filesystem work snapshotters share — copying a tree with
-// everything a layer carries, removing one, and measuring one.
+// os/fs: whole-tree filesystem work — copying a tree with everything a layer
+// carries, removing one, and measuring one (the snapshotters' and bundles' needs).
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include "errdefs/errdefs.h"
-#include "snapshots/snapshotter.h"
 
-namespace ctrd::snapshots::fs {
+namespace ctrd::os::fs {
+
+struct Usage {
+  int64_t size = 0;  // bytes
+  int64_t inodes = 0;
+};
 
 // Copies the contents of directory `src` into the existing, empty directory
 // `dst`, and `src`'s own owner, mode, xattrs and times onto `dst`. Keeps
@@ -23,4 +28,4 @@ errdefs::Status remove_tree(const std::string& path);
 // inode counted once however many links it has (containerd's fs.DiskUsage).
 errdefs::StatusOr<Usage> disk_usage(const std::string& path);
 
-}  // namespace ctrd::snapshots::fs
+}  // namespace ctrd::os::fs

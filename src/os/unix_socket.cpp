@@ -1,4 +1,4 @@
-#include "server/socket.h"
+#include "os/unix_socket.h"
 
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -12,7 +12,7 @@
 
 #include "os/dirs.h"
 
-namespace ctrd::server {
+namespace ctrd::os {
 namespace {
 
 errdefs::StatusOr<sockaddr_un> unix_address(const std::string& path) {
@@ -82,4 +82,4 @@ UnixListener::~UnixListener() {
   if (!path_.empty()) ::unlink(path_.c_str());
 }
 
-}  // namespace ctrd::server
+}  // namespace ctrd::os

@@ -1,5 +1,5 @@
-// services/proto_time.h: std::chrono time points <-> google.protobuf.Timestamp,
-// for the gRPC front ends.
+// protobuf/time.h: std::chrono time points <-> google.protobuf.Timestamp,
+// for the gRPC front ends, the proxy plugins and the runtime.
 #pragma once
 
 #include <google/protobuf/timestamp.pb.h>
@@ -7,7 +7,7 @@
 
 #include <chrono>
 
-namespace ctrd::services {
+namespace ctrd::protobuf {
 
 inline google::protobuf::Timestamp to_timestamp(std::chrono::system_clock::time_point t) {
   const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
@@ -20,4 +20,4 @@ inline std::chrono::system_clock::time_point from_timestamp(const google::protob
           std::chrono::nanoseconds(google::protobuf::util::TimeUtil::TimestampToNanoseconds(t))));
 }
 
-}  // namespace ctrd::services
+}  // namespace ctrd::protobuf

@@ -1,4 +1,4 @@
-// services/content/protocol: containerd's content API protocol, independent
+// protobuf/content: containerd's content API protocol, independent
 // of how calls arrive — the conversions every content front end needs and
 // the Write stream's state machine (stat / write / commit, one response per
 // request). ctrd's own front end (callback API) and `ctrd serve-content`
@@ -13,7 +13,7 @@
 #include "content/content.h"
 #include "errdefs/errdefs.h"
 
-namespace ctrd::services::content {
+namespace ctrd::protobuf::content {
 
 void to_proto(const ctrd::content::Info& info, containerd::services::content::v1::Info* out);
 void to_proto(const ctrd::content::Status& status, containerd::services::content::v1::Status* out);
@@ -44,4 +44,4 @@ class WriteSession {
   int64_t total_ = 0;
 };
 
-}  // namespace ctrd::services::content
+}  // namespace ctrd::protobuf::content
