@@ -4,7 +4,7 @@
 
 namespace ctrd::monitor {
 
-void TaskMonitor::monitor(std::shared_ptr<runtime::v2::Task> task) {
+void TaskMonitor::monitor(std::shared_ptr<runtime::Task> task) {
   std::lock_guard lock(mu_);
   auto key = std::make_pair(task->ns(), task->id());
   tasks_[std::move(key)] = std::move(task);
@@ -15,9 +15,9 @@ void TaskMonitor::stop(const std::string& ns, const std::string& id) {
   tasks_.erase({ns, id});
 }
 
-std::vector<std::shared_ptr<runtime::v2::Task>> TaskMonitor::tasks() const {
+std::vector<std::shared_ptr<runtime::Task>> TaskMonitor::tasks() const {
   std::lock_guard lock(mu_);
-  std::vector<std::shared_ptr<runtime::v2::Task>> out;
+  std::vector<std::shared_ptr<runtime::Task>> out;
   out.reserve(tasks_.size());
   for (const auto& [key, task] : tasks_) out.push_back(task);
   return out;

@@ -15,7 +15,7 @@
 
 #include "metrics/metrics.h"
 #include "plugin/plugin.h"
-#include "runtime/v2/task_manager.h"
+#include "runtime/runtime.h"
 
 namespace ctrd::monitor {
 
@@ -25,15 +25,15 @@ class TaskMonitor : public std::enable_shared_from_this<TaskMonitor> {
   // the monitor lives (it must be owned by a shared_ptr).
   void export_metrics(const std::shared_ptr<metrics::Registry>& registry);
 
-  void monitor(std::shared_ptr<runtime::v2::Task> task);
+  void monitor(std::shared_ptr<runtime::Task> task);
   void stop(const std::string& ns, const std::string& id);
   // The monitored tasks, by namespace then id.
-  std::vector<std::shared_ptr<runtime::v2::Task>> tasks() const;
+  std::vector<std::shared_ptr<runtime::Task>> tasks() const;
 
  private:
   mutable std::mutex mu_;
   metrics::CollectorHandle collector_;
-  std::map<std::pair<std::string, std::string>, std::shared_ptr<runtime::v2::Task>> tasks_;
+  std::map<std::pair<std::string, std::string>, std::shared_ptr<runtime::Task>> tasks_;
 };
 
 void register_plugin(plugin::Registry& registry);

@@ -18,17 +18,17 @@ struct Config {
   void bind(config::Binder& b) { b.field("interval", interval); }
 };
 
-std::string status_name(runtime::v2::Status s) {
+std::string status_name(runtime::Status s) {
   switch (s) {
-    case runtime::v2::Status::kCreated:
+    case runtime::Status::kCreated:
       return "created";
-    case runtime::v2::Status::kRunning:
+    case runtime::Status::kRunning:
       return "running";
-    case runtime::v2::Status::kStopped:
+    case runtime::Status::kStopped:
       return "stopped";
-    case runtime::v2::Status::kPaused:
+    case runtime::Status::kPaused:
       return "paused";
-    case runtime::v2::Status::kPausing:
+    case runtime::Status::kPausing:
       return "pausing";
     default:
       return "unknown";
@@ -42,11 +42,10 @@ std::string label(const metadata::Container& c, std::string_view key) {
 
 // Bounded: a task that ignores SIGKILL (stuck in D state) must not stall
 // the monitor forever.
-errdefs::StatusOr<runtime::v2::Exit> wait_exit(runtime::v2::Task& task, std::chrono::seconds timeout) {
-  auto promise = std::make_shared<std::promise<errdefs::StatusOr<runtime::v2::Exit>>>();
+errdefs::StatusOr<runtime::Exit> wait_exit(runtime::Task& task, std::chrono::seconds timeout) {
+  auto promise = std::make_shared<std::promise<errdefs::StatusOr<runtime::Exit>>>();
   auto future = promise->get_future();
-  task.wait("",
-            [promise](errdefs::StatusOr<runtime::v2::Exit> exit) { promise->set_value(std::move(exit)); });
+  task.wait("", [promise](errdefs::StatusOr<runtime::Exit> exit) { promise->set_value(std::move(exit)); });
   if (future.wait_for(timeout) != std::future_status::ready)
     return errdefs::DeadlineExceeded("task " + task.id() + " did not exit after SIGKILL");
   return future.get();
@@ -133,7 +132,7 @@ Status Monitor::stop_task(const std::string& ns, const std::string& id) {
   auto task = tasks_->task(ns, id);
   if (!task.ok()) return Status::Ok();
   auto state = (*task)->state("");
-  if (state.ok() && state->status != runtime::v2::Status::kStopped) {
+  if (state.ok() && state->status != runtime::Status::kStopped) {
     if (Status killed = (*task)->kill("", SIGKILL, true);
         !killed.ok() && killed.code() != errdefs::Code::kNotFound)
       return killed;

@@ -65,7 +65,7 @@ void register_plugin(plugin::Registry& registry) {
                                                  .sched_core = config.sched_core,
                                                  .events = ic.events(),
                                                  .db = db.ok() ? std::move(db).value() : nullptr}));
-        return plugin::Instance::of(std::move(manager));
+        return plugin::Instance::of<TaskManager, runtime::Runtime>(std::move(manager));
       },
   });
 }

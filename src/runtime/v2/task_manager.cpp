@@ -93,40 +93,40 @@ std::string shim_binary_name(const std::string& runtime) {
   return "containerd-shim-" + parts[parts.size() - 2] + "-" + parts.back();
 }
 
-// ---- Task ----
+// ---- ShimTask ----
 
-Task::Task(std::string ns, std::string id, std::string runtime, std::string bundle)
+ShimTask::ShimTask(std::string ns, std::string id, std::string runtime, std::string bundle)
     : ns_(std::move(ns)), id_(std::move(id)), runtime_(std::move(runtime)), bundle_(std::move(bundle)) {}
 
-Task::~Task() = default;
+ShimTask::~ShimTask() = default;
 
-uint32_t Task::pid() const {
+uint32_t ShimTask::pid() const {
   std::lock_guard lock(mu_);
   return pid_;
 }
 
-bool Task::dead() const {
+bool ShimTask::dead() const {
   std::lock_guard lock(mu_);
   return dead_exit_.has_value();
 }
 
-std::optional<Exit> Task::dead_exit() const {
+std::optional<Exit> ShimTask::dead_exit() const {
   std::lock_guard lock(mu_);
   return dead_exit_;
 }
 
-std::shared_ptr<Shim> Task::shim() const {
+std::shared_ptr<Shim> ShimTask::shim() const {
   std::lock_guard lock(mu_);
   return shim_;
 }
 
-void Task::attach(std::shared_ptr<Shim> shim, uint32_t pid) {
+void ShimTask::attach(std::shared_ptr<Shim> shim, uint32_t pid) {
   std::lock_guard lock(mu_);
   shim_ = std::move(shim);
   pid_ = pid;
 }
 
-void Task::mark_dead(Exit exit) {
+void ShimTask::mark_dead(Exit exit) {
   std::vector<WaitCallback> waiters;
   std::shared_ptr<Shim> shim;
   {
@@ -140,7 +140,7 @@ void Task::mark_dead(Exit exit) {
   for (auto& done : waiters) done(exit);
 }
 
-errdefs::StatusOr<uint32_t> Task::start(const std::string& exec_id) {
+errdefs::StatusOr<uint32_t> ShimTask::start(const std::string& exec_id) {
   auto s = shim();
   if (!s) return errdefs::FailedPrecondition("task " + id_ + " has exited: it cannot be started");
   shimapi::StartRequest req;
@@ -150,7 +150,7 @@ errdefs::StatusOr<uint32_t> Task::start(const std::string& exec_id) {
   return resp.pid();
 }
 
-errdefs::StatusOr<ProcessState> Task::state(const std::string& exec_id) {
+errdefs::StatusOr<ProcessState> ShimTask::state(const std::string& exec_id) {
   auto s = shim();
   if (!s) {
     std::lock_guard lock(mu_);
@@ -174,7 +174,7 @@ errdefs::StatusOr<ProcessState> Task::state(const std::string& exec_id) {
                       .exited_at = from_timestamp(resp.exited_at())};
 }
 
-errdefs::Status Task::kill(const std::string& exec_id, uint32_t signal, bool all) {
+errdefs::Status ShimTask::kill(const std::string& exec_id, uint32_t signal, bool all) {
   auto s = shim();
   if (!s) return process_finished(id_);
   shimapi::KillRequest req;
@@ -185,7 +185,7 @@ errdefs::Status Task::kill(const std::string& exec_id, uint32_t signal, bool all
   return s->call<google::protobuf::Empty>("Kill", req).status();
 }
 
-errdefs::Status Task::exec(const std::string& exec_id, const IO& io, const Any& spec) {
+errdefs::Status ShimTask::exec(const std::string& exec_id, const IO& io, const Any& spec) {
   auto s = shim();
   if (!s) return errdefs::FailedPrecondition("task " + id_ + " has exited: cannot exec in it");
   shimapi::ExecProcessRequest req;
@@ -199,7 +199,7 @@ errdefs::Status Task::exec(const std::string& exec_id, const IO& io, const Any& 
   return s->call<google::protobuf::Empty>("Exec", req).status();
 }
 
-errdefs::StatusOr<Exit> Task::delete_process(const std::string& exec_id) {
+errdefs::StatusOr<Exit> ShimTask::delete_process(const std::string& exec_id) {
   if (exec_id.empty()) return errdefs::InvalidArgument("delete_process needs an exec id");
   auto s = shim();
   if (!s) return errdefs::NotFound("process " + exec_id + " not found in task " + id_);
@@ -210,7 +210,7 @@ errdefs::StatusOr<Exit> Task::delete_process(const std::string& exec_id) {
   return Exit{resp.pid(), resp.exit_status(), from_timestamp(resp.exited_at())};
 }
 
-errdefs::Status Task::resize_pty(const std::string& exec_id, uint32_t width, uint32_t height) {
+errdefs::Status ShimTask::resize_pty(const std::string& exec_id, uint32_t width, uint32_t height) {
   auto s = shim();
   if (!s) return process_finished(id_);
   shimapi::ResizePtyRequest req;
@@ -221,7 +221,7 @@ errdefs::Status Task::resize_pty(const std::string& exec_id, uint32_t width, uin
   return s->call<google::protobuf::Empty>("ResizePty", req).status();
 }
 
-errdefs::Status Task::close_io(const std::string& exec_id) {
+errdefs::Status ShimTask::close_io(const std::string& exec_id) {
   auto s = shim();
   if (!s) return process_finished(id_);
   shimapi::CloseIORequest req;
@@ -231,7 +231,7 @@ errdefs::Status Task::close_io(const std::string& exec_id) {
   return s->call<google::protobuf::Empty>("CloseIO", req).status();
 }
 
-errdefs::Status Task::pause() {
+errdefs::Status ShimTask::pause() {
   auto s = shim();
   if (!s) return process_finished(id_);
   shimapi::PauseRequest req;
@@ -239,7 +239,7 @@ errdefs::Status Task::pause() {
   return s->call<google::protobuf::Empty>("Pause", req).status();
 }
 
-errdefs::Status Task::resume() {
+errdefs::Status ShimTask::resume() {
   auto s = shim();
   if (!s) return process_finished(id_);
   shimapi::ResumeRequest req;
@@ -247,7 +247,7 @@ errdefs::Status Task::resume() {
   return s->call<google::protobuf::Empty>("Resume", req).status();
 }
 
-errdefs::StatusOr<std::vector<types::ProcessInfo>> Task::pids() {
+errdefs::StatusOr<std::vector<types::ProcessInfo>> ShimTask::pids() {
   auto s = shim();
   if (!s) return std::vector<types::ProcessInfo>{};
   shimapi::PidsRequest req;
@@ -256,7 +256,7 @@ errdefs::StatusOr<std::vector<types::ProcessInfo>> Task::pids() {
   return std::vector<types::ProcessInfo>(resp.processes().begin(), resp.processes().end());
 }
 
-errdefs::StatusOr<Any> Task::stats(std::optional<std::chrono::nanoseconds> timeout) {
+errdefs::StatusOr<Any> ShimTask::stats(std::optional<std::chrono::nanoseconds> timeout) {
   auto s = shim();
   if (!s) return process_finished(id_);
   shimapi::StatsRequest req;
@@ -265,7 +265,8 @@ errdefs::StatusOr<Any> Task::stats(std::optional<std::chrono::nanoseconds> timeo
   return resp.stats();
 }
 
-errdefs::Status Task::update(const Any& resources, const std::map<std::string, std::string>& annotations) {
+errdefs::Status ShimTask::update(const Any& resources,
+                                 const std::map<std::string, std::string>& annotations) {
   auto s = shim();
   if (!s) return process_finished(id_);
   shimapi::UpdateTaskRequest req;
@@ -275,7 +276,7 @@ errdefs::Status Task::update(const Any& resources, const std::map<std::string, s
   return s->call<google::protobuf::Empty>("Update", req).status();
 }
 
-errdefs::Status Task::checkpoint(const std::string& path, const std::optional<Any>& options) {
+errdefs::Status ShimTask::checkpoint(const std::string& path, const std::optional<Any>& options) {
   auto s = shim();
   if (!s) return process_finished(id_);
   shimapi::CheckpointTaskRequest req;
@@ -285,7 +286,7 @@ errdefs::Status Task::checkpoint(const std::string& path, const std::optional<An
   return s->call<google::protobuf::Empty>("Checkpoint", req).status();
 }
 
-void Task::wait(const std::string& exec_id, WaitCallback done) {
+void ShimTask::wait(const std::string& exec_id, WaitCallback done) {
   std::shared_ptr<Shim> s;
   std::optional<Exit> exit;
   {
@@ -300,7 +301,7 @@ void Task::wait(const std::string& exec_id, WaitCallback done) {
   shimapi::WaitRequest req;
   req.set_id(id_);
   req.set_exec_id(exec_id);
-  std::weak_ptr<Task> weak = weak_from_this();
+  std::weak_ptr<ShimTask> weak = weak_from_this();
   s->call_async<shimapi::WaitResponse>(
       "Wait", req, [weak, exec_id, done](errdefs::StatusOr<shimapi::WaitResponse> resp) mutable {
         if (resp.ok()) return done(Exit{0, resp->exit_status(), from_timestamp(resp->exited_at())});
@@ -334,8 +335,8 @@ class TaskManager::Impl : public std::enable_shared_from_this<TaskManager::Impl>
     }
   }
 
-  errdefs::StatusOr<std::shared_ptr<Task>> create(const std::string& ns, const std::string& id,
-                                                  const CreateOptions& opts) {
+  errdefs::StatusOr<std::shared_ptr<ShimTask>> create(const std::string& ns, const std::string& id,
+                                                      const CreateOptions& opts) {
     const Key key{ns, id};
     {
       std::lock_guard lock(mu_);
@@ -352,16 +353,16 @@ class TaskManager::Impl : public std::enable_shared_from_this<TaskManager::Impl>
     return task;
   }
 
-  errdefs::StatusOr<std::shared_ptr<Task>> get(const std::string& ns, const std::string& id) const {
+  errdefs::StatusOr<std::shared_ptr<ShimTask>> get(const std::string& ns, const std::string& id) const {
     std::lock_guard lock(mu_);
     auto it = tasks_.find({ns, id});
     if (it == tasks_.end()) return errdefs::NotFound("task " + id + " not found");
     return it->second.task;
   }
 
-  std::vector<std::shared_ptr<Task>> list(const std::string& ns) const {
+  std::vector<std::shared_ptr<ShimTask>> list(const std::string& ns) const {
     std::lock_guard lock(mu_);
-    std::vector<std::shared_ptr<Task>> out;
+    std::vector<std::shared_ptr<ShimTask>> out;
     for (const auto& [key, entry] : tasks_) {
       if (ns.empty() || key.first == ns) out.push_back(entry.task);
     }
@@ -370,7 +371,7 @@ class TaskManager::Impl : public std::enable_shared_from_this<TaskManager::Impl>
 
   errdefs::StatusOr<Exit> remove(const std::string& ns, const std::string& id) {
     const Key key{ns, id};
-    std::shared_ptr<Task> task;
+    std::shared_ptr<ShimTask> task;
     Entry entry_copy;
     {
       std::lock_guard lock(mu_);
@@ -401,7 +402,7 @@ class TaskManager::Impl : public std::enable_shared_from_this<TaskManager::Impl>
  private:
   using Key = std::pair<std::string, std::string>;
   struct Entry {
-    std::shared_ptr<Task> task;
+    std::shared_ptr<ShimTask> task;
     ShimBinary binary;
     std::string bundle_ns;
     bool removing = false;
@@ -477,7 +478,7 @@ class TaskManager::Impl : public std::enable_shared_from_this<TaskManager::Impl>
     CTRD_ASSIGN_OR_RETURN(std::string binary_path, resolve_runtime(opts.runtime));
     CTRD_ASSIGN_OR_RETURN(Bundle bundle,
                           Bundle::create(options_.state_dir, options_.root_dir, ns, id, opts.spec));
-    Entry entry{.task = std::make_shared<Task>(ns, id, opts.runtime, bundle.path()),
+    Entry entry{.task = std::make_shared<ShimTask>(ns, id, opts.runtime, bundle.path()),
                 .binary = binary_at(binary_path),
                 .bundle_ns = ns};
     const std::optional<Any>& shim_options = opts.task_options ? opts.task_options : opts.runtime_options;
@@ -599,7 +600,7 @@ class TaskManager::Impl : public std::enable_shared_from_this<TaskManager::Impl>
     if (auto it = tasks_.find({ns, id}); it != tasks_.end()) it->second.removing = false;
   }
 
-  void publish_exit(const Task& task, const Exit& exit) {
+  void publish_exit(const ShimTask& task, const Exit& exit) {
     if (!options_.events) return;
     containerd::events::TaskExit event;
     event.set_container_id(task.id());
@@ -610,7 +611,7 @@ class TaskManager::Impl : public std::enable_shared_from_this<TaskManager::Impl>
     (void)events::publish(*options_.events, task.ns(), "/tasks/exit", event);
   }
 
-  void publish_delete(const Task& task, const Exit& exit) {
+  void publish_delete(const ShimTask& task, const Exit& exit) {
     if (!options_.events) return;
     containerd::events::TaskDelete event;
     event.set_container_id(task.id());
@@ -645,8 +646,8 @@ class TaskManager::Impl : public std::enable_shared_from_this<TaskManager::Impl>
       }
       binary_path = *resolved;
     }
-    Entry entry{.task = std::make_shared<Task>(ns, id, runtime_name.empty() ? binary_path : runtime_name,
-                                               bundle.path()),
+    Entry entry{.task = std::make_shared<ShimTask>(ns, id, runtime_name.empty() ? binary_path : runtime_name,
+                                                   bundle.path()),
                 .binary = binary_at(binary_path),
                 .bundle_ns = ns};
 
@@ -718,15 +719,21 @@ TaskManager::~TaskManager() {
   impl_->stop_cleanups();
 }
 
-errdefs::StatusOr<std::shared_ptr<Task>> TaskManager::create(const std::string& ns, const std::string& id,
-                                                             const CreateOptions& options) {
-  return impl_->create(ns, id, options);
+errdefs::StatusOr<std::shared_ptr<runtime::Task>> TaskManager::create(const std::string& ns,
+                                                                      const std::string& id,
+                                                                      const CreateOptions& options) {
+  CTRD_ASSIGN_OR_RETURN(std::shared_ptr<ShimTask> task, impl_->create(ns, id, options));
+  return std::shared_ptr<runtime::Task>(std::move(task));
 }
-errdefs::StatusOr<std::shared_ptr<Task>> TaskManager::get(const std::string& ns,
-                                                          const std::string& id) const {
-  return impl_->get(ns, id);
+errdefs::StatusOr<std::shared_ptr<runtime::Task>> TaskManager::get(const std::string& ns,
+                                                                   const std::string& id) const {
+  CTRD_ASSIGN_OR_RETURN(std::shared_ptr<ShimTask> task, impl_->get(ns, id));
+  return std::shared_ptr<runtime::Task>(std::move(task));
 }
-std::vector<std::shared_ptr<Task>> TaskManager::list(const std::string& ns) const { return impl_->list(ns); }
+std::vector<std::shared_ptr<runtime::Task>> TaskManager::list(const std::string& ns) const {
+  auto tasks = impl_->list(ns);
+  return {tasks.begin(), tasks.end()};
+}
 errdefs::StatusOr<Exit> TaskManager::remove(const std::string& ns, const std::string& id) {
   return impl_->remove(ns, id);
 }

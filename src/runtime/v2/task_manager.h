@@ -25,6 +25,7 @@
 
 #include "errdefs/errdefs.h"
 #include "mount/mount.h"
+#include "runtime/runtime.h"
 
 namespace containerd::task::v2 {
 class StateResponse;
@@ -42,88 +43,47 @@ class DB;
 
 namespace ctrd::runtime::v2 {
 
-using Any = google::protobuf::Any;
-using SystemTime = std::chrono::system_clock::time_point;
-
-struct IO {
-  std::string stdin;  // paths (fifos) or URIs the shim opens; empty for none
-  std::string stdout;
-  std::string stderr;
-  bool terminal = false;
-};
-
-struct CreateOptions {
-  std::string spec;                  // the OCI runtime spec, JSON (the container's spec Any value)
-  std::vector<mount::Mount> rootfs;  // mounted by the shim onto <bundle>/rootfs
-  IO io;
-  std::string checkpoint;  // a checkpoint image directory to restore from
-  // A runtime name ("io.containerd.runc.v2" -> containerd-shim-runc-v2 on
-  // PATH) or the shim binary's absolute path.
-  std::string runtime;
-  std::optional<Any> runtime_options;  // the container's (runc options)
-  std::optional<Any> task_options;     // the request's; they win over the container's
-};
-
-struct Exit {
-  uint32_t pid = 0;
-  uint32_t status = 0;
-  SystemTime at;
-};
-
-enum class Status { kUnknown, kCreated, kRunning, kStopped, kPaused, kPausing };
-
-struct ProcessState {
-  std::string id;  // the container id for the init process, else the exec id
-  uint32_t pid = 0;
-  Status status = Status::kUnknown;
-  IO io;
-  uint32_t exit_status = 0;
-  SystemTime exited_at;
-};
+using runtime::Any;
+using runtime::CreateOptions;
+using runtime::Exit;
+using runtime::IO;
+using runtime::ProcessState;
+using runtime::Status;
+using runtime::SystemTime;
 
 class Shim;
 
-// One task (a container's init process and its execs), through its shim.
-// Process-level calls take an exec id; an empty one means the init process.
-// Safe to use from any thread.
-class Task : public std::enable_shared_from_this<Task> {
+// A runtime::Task run by a shim. Safe to use from any thread.
+class ShimTask final : public runtime::Task, public std::enable_shared_from_this<ShimTask> {
  public:
-  Task(std::string ns, std::string id, std::string runtime, std::string bundle);
-  ~Task();
-  Task(const Task&) = delete;
-  Task& operator=(const Task&) = delete;
+  ShimTask(std::string ns, std::string id, std::string runtime, std::string bundle);
+  ~ShimTask() override;
+  ShimTask(const ShimTask&) = delete;
+  ShimTask& operator=(const ShimTask&) = delete;
 
-  const std::string& ns() const { return ns_; }
-  const std::string& id() const { return id_; }
-  // The runtime as the container named it (io.containerd.runc.v2).
-  const std::string& runtime() const { return runtime_; }
-  const std::string& bundle() const { return bundle_; }
-  uint32_t pid() const;
+  const std::string& ns() const override { return ns_; }
+  const std::string& id() const override { return id_; }
+  const std::string& runtime() const override { return runtime_; }
+  const std::string& bundle() const override { return bundle_; }
+  uint32_t pid() const override;
 
-  errdefs::StatusOr<uint32_t> start(const std::string& exec_id);
-  errdefs::StatusOr<ProcessState> state(const std::string& exec_id);
-  errdefs::Status kill(const std::string& exec_id, uint32_t signal, bool all);
-  errdefs::Status exec(const std::string& exec_id, const IO& io, const Any& spec);
-  // Removes an exec process that has exited (the init process goes with
-  // TaskManager::remove).
-  errdefs::StatusOr<Exit> delete_process(const std::string& exec_id);
-  errdefs::Status resize_pty(const std::string& exec_id, uint32_t width, uint32_t height);
-  errdefs::Status close_io(const std::string& exec_id);
-  errdefs::Status pause();
-  errdefs::Status resume();
-  errdefs::StatusOr<std::vector<containerd::v1::types::ProcessInfo>> pids();
-  // The shim's cgroup statistics (io.containerd.cgroups.v1.Metrics or v2).
-  errdefs::StatusOr<Any> stats(std::optional<std::chrono::nanoseconds> timeout = std::nullopt);
-  errdefs::Status update(const Any& resources, const std::map<std::string, std::string>& annotations);
-  errdefs::Status checkpoint(const std::string& path, const std::optional<Any>& options);
-
-  // Calls `done` once the process has exited (at once if it has), on a
-  // thread of the runtime's: no thread waits meanwhile.
-  using WaitCallback = std::function<void(errdefs::StatusOr<Exit>)>;
-  void wait(const std::string& exec_id, WaitCallback done);
-
-  // True once the shim is gone; the task then reports the exit of its cleanup.
-  bool dead() const;
+  errdefs::StatusOr<uint32_t> start(const std::string& exec_id) override;
+  errdefs::StatusOr<ProcessState> state(const std::string& exec_id) override;
+  errdefs::Status kill(const std::string& exec_id, uint32_t signal, bool all) override;
+  errdefs::Status exec(const std::string& exec_id, const IO& io, const Any& spec) override;
+  errdefs::StatusOr<Exit> delete_process(const std::string& exec_id) override;
+  errdefs::Status resize_pty(const std::string& exec_id, uint32_t width, uint32_t height) override;
+  errdefs::Status close_io(const std::string& exec_id) override;
+  errdefs::Status pause() override;
+  errdefs::Status resume() override;
+  errdefs::StatusOr<std::vector<containerd::v1::types::ProcessInfo>> pids() override;
+  errdefs::StatusOr<Any> stats(std::optional<std::chrono::nanoseconds> timeout = std::nullopt) override;
+  errdefs::Status update(const Any& resources,
+                         const std::map<std::string, std::string>& annotations) override;
+  errdefs::Status checkpoint(const std::string& path, const std::optional<Any>& options) override;
+  void wait(const std::string& exec_id, WaitCallback done) override;
+  // True once the shim is gone.
+  bool dead() const override;
 
  private:
   friend class TaskManager;
@@ -158,26 +118,23 @@ struct TaskManagerOptions {
   std::shared_ptr<metadata::DB> db;
 };
 
-class TaskManager : public std::enable_shared_from_this<TaskManager> {
+class TaskManager final : public runtime::Runtime, public std::enable_shared_from_this<TaskManager> {
  public:
   // Creates the directories and recovers the tasks of a previous run.
   static errdefs::StatusOr<std::shared_ptr<TaskManager>> open(TaskManagerOptions options);
-  ~TaskManager();
+  ~TaskManager() override;
   TaskManager(const TaskManager&) = delete;
   TaskManager& operator=(const TaskManager&) = delete;
 
-  // Starts a shim for the task and creates it there (not started).
-  // AlreadyExists if the namespace has a task with that id. On failure the
-  // shim, its bundle and the rootfs mounts are gone.
-  errdefs::StatusOr<std::shared_ptr<Task>> create(const std::string& ns, const std::string& id,
-                                                  const CreateOptions& options);
-  // NotFound naming the task when there is none.
-  errdefs::StatusOr<std::shared_ptr<Task>> get(const std::string& ns, const std::string& id) const;
-  // The namespace's tasks by id; every namespace's when `ns` is empty.
-  std::vector<std::shared_ptr<Task>> list(const std::string& ns) const;
-  // Deletes the task's init process, shuts its shim down and removes the
-  // bundle; the task's exit. FailedPrecondition while it runs.
-  errdefs::StatusOr<Exit> remove(const std::string& ns, const std::string& id);
+  // Starts a shim for the task and creates it there (not started). On failure
+  // the shim, its bundle and the rootfs mounts are gone.
+  errdefs::StatusOr<std::shared_ptr<runtime::Task>> create(const std::string& ns, const std::string& id,
+                                                           const CreateOptions& options) override;
+  errdefs::StatusOr<std::shared_ptr<runtime::Task>> get(const std::string& ns,
+                                                        const std::string& id) const override;
+  std::vector<std::shared_ptr<runtime::Task>> list(const std::string& ns) const override;
+  // Deletes the task's init process, shuts its shim down and removes the bundle.
+  errdefs::StatusOr<Exit> remove(const std::string& ns, const std::string& id) override;
 
  private:
   class Impl;

@@ -28,27 +28,27 @@ using protobuf::to_timestamp;
 
 namespace api = containerd::services::tasks::v1;
 namespace types = containerd::v1::types;
-using runtime::v2::Task;
+using runtime::Task;
 
 // A process that has not exited has no exit time; containerd sends Go's zero
 // time then, which is what an unset Timestamp decodes to on the client.
-void set_time(runtime::v2::SystemTime t, google::protobuf::Timestamp* out) {
-  if (t != runtime::v2::SystemTime{}) *out = to_timestamp(t);
+void set_time(runtime::SystemTime t, google::protobuf::Timestamp* out) {
+  if (t != runtime::SystemTime{}) *out = to_timestamp(t);
 }
 
-types::Status to_proto(runtime::v2::Status s) {
+types::Status to_proto(runtime::Status s) {
   switch (s) {
-    case runtime::v2::Status::kCreated:
+    case runtime::Status::kCreated:
       return types::CREATED;
-    case runtime::v2::Status::kRunning:
+    case runtime::Status::kRunning:
       return types::RUNNING;
-    case runtime::v2::Status::kStopped:
+    case runtime::Status::kStopped:
       return types::STOPPED;
-    case runtime::v2::Status::kPaused:
+    case runtime::Status::kPaused:
       return types::PAUSED;
-    case runtime::v2::Status::kPausing:
+    case runtime::Status::kPausing:
       return types::PAUSING;
-    case runtime::v2::Status::kUnknown:
+    case runtime::Status::kUnknown:
       break;
   }
   return types::UNKNOWN;
@@ -79,13 +79,13 @@ errdefs::Status process_of(Task& task, const std::string& exec_id, types::Proces
   return errdefs::Status::Ok();
 }
 
-void to_proto(const runtime::v2::Exit& exit, api::DeleteResponse* out) {
+void to_proto(const runtime::Exit& exit, api::DeleteResponse* out) {
   out->set_pid(exit.pid);
   out->set_exit_status(exit.status);
   set_time(exit.at, out->mutable_exited_at());
 }
 
-runtime::v2::IO io_of(const std::string& in, const std::string& out, const std::string& err, bool terminal) {
+runtime::IO io_of(const std::string& in, const std::string& out, const std::string& err, bool terminal) {
   return {.stdin = in, .stdout = out, .stderr = err, .terminal = terminal};
 }
 
@@ -98,7 +98,7 @@ class WaitReactor final : public grpc::ServerUnaryReactor {
   explicit WaitReactor(api::WaitResponse* resp) : state_(std::make_shared<State>(this, resp)) {}
 
   Task::WaitCallback callback() {
-    return [state = state_](errdefs::StatusOr<runtime::v2::Exit> exit) {
+    return [state = state_](errdefs::StatusOr<runtime::Exit> exit) {
       std::lock_guard lock(state->mu);
       if (state->finished) return;
       state->finished = true;
@@ -340,11 +340,11 @@ class GrpcFrontEnd final : public server::GrpcServiceOf<api::Tasks::CallbackServ
 }  // namespace
 
 void register_plugin(plugin::Registry& registry) {
-  register_service<TasksService, metadata::DB, runtime::v2::TaskManager, monitor::TaskMonitor>(
+  register_service<TasksService, metadata::DB, runtime::Runtime, monitor::TaskMonitor>(
       registry, "tasks-service",
       {plugin::type::kMetadata, plugin::type::kRuntimeV2, plugin::type::kTaskMonitor},
-      [](plugin::InitContext&, std::shared_ptr<metadata::DB> db,
-         std::shared_ptr<runtime::v2::TaskManager> tasks, std::shared_ptr<monitor::TaskMonitor> monitor) {
+      [](plugin::InitContext&, std::shared_ptr<metadata::DB> db, std::shared_ptr<runtime::Runtime> tasks,
+         std::shared_ptr<monitor::TaskMonitor> monitor) {
         // Tasks recovered from the previous run are watched as new ones are.
         for (auto& task : tasks->list("")) monitor->monitor(std::move(task));
         return std::make_shared<TasksService>(std::move(db), std::move(tasks), std::move(monitor));

@@ -1,6 +1,6 @@
 // services/tasks: containerd's tasks API.
 //   io.containerd.service.v1.tasks-service — tasks of the metadata store's
-//     containers, run by the runtime v2 TaskManager and watched by the task
+//     containers, run by the runtime (runtime/runtime.h) and watched by the task
 //     monitor;
 //   io.containerd.grpc.v1.tasks            — its gRPC front end
 //     (containerd.services.tasks.v1.Tasks).
@@ -18,39 +18,39 @@
 #include "metadata/db.h"
 #include "monitor/monitor.h"
 #include "plugin/plugin.h"
-#include "runtime/v2/task_manager.h"
+#include "runtime/runtime.h"
 
 namespace ctrd::services::tasks {
 
 struct CreateRequest {
   std::string container_id;
   std::vector<mount::Mount> rootfs;  // as the client resolved them from the snapshotter
-  runtime::v2::IO io;
-  std::optional<runtime::v2::Any> options;  // task (runc) options
-  std::string runtime_path;                 // overrides the container's runtime when set
-  bool checkpoint = false;                  // restore from a checkpoint (needs CRIU)
+  runtime::IO io;
+  std::optional<runtime::Any> options;  // task (runc) options
+  std::string runtime_path;             // overrides the container's runtime when set
+  bool checkpoint = false;              // restore from a checkpoint (needs CRIU)
 };
 
 class TasksService {
  public:
-  TasksService(std::shared_ptr<metadata::DB> db, std::shared_ptr<runtime::v2::TaskManager> tasks,
+  TasksService(std::shared_ptr<metadata::DB> db, std::shared_ptr<runtime::Runtime> tasks,
                std::shared_ptr<monitor::TaskMonitor> monitor)
       : db_(std::move(db)), tasks_(std::move(tasks)), monitor_(std::move(monitor)) {}
 
   // The container must exist (NotFound otherwise); AlreadyExists when it has
   // a task. Returns the new task (created, not started).
-  errdefs::StatusOr<std::shared_ptr<runtime::v2::Task>> create(const std::string& ns, const CreateRequest& r);
+  errdefs::StatusOr<std::shared_ptr<runtime::Task>> create(const std::string& ns, const CreateRequest& r);
   // The container's task: NotFound "task <id> not found" when it has none,
   // NotFound for the container when it does not exist.
-  errdefs::StatusOr<std::shared_ptr<runtime::v2::Task>> task(const std::string& ns, const std::string& id);
+  errdefs::StatusOr<std::shared_ptr<runtime::Task>> task(const std::string& ns, const std::string& id);
   // The namespace's tasks.
-  std::vector<std::shared_ptr<runtime::v2::Task>> list(const std::string& ns);
+  std::vector<std::shared_ptr<runtime::Task>> list(const std::string& ns);
   // Deletes the task (its init process must have exited): its exit.
-  errdefs::StatusOr<runtime::v2::Exit> remove(const std::string& ns, const std::string& id);
+  errdefs::StatusOr<runtime::Exit> remove(const std::string& ns, const std::string& id);
 
  private:
   std::shared_ptr<metadata::DB> db_;
-  std::shared_ptr<runtime::v2::TaskManager> tasks_;
+  std::shared_ptr<runtime::Runtime> tasks_;
   std::shared_ptr<monitor::TaskMonitor> monitor_;
 };
 

@@ -15,7 +15,7 @@ namespace {
 using errdefs::Code;
 using metadata::test_support::MetadataTest;
 using metadata::test_support::TempDir;
-using runtime::v2::fake::Runtime;
+using runtime::fake::FakeRuntime;
 
 // Sets PATH for the test's duration, so CRIU's presence can be chosen.
 class ScopedPath {
@@ -42,15 +42,10 @@ class TasksTest : public MetadataTest {
  protected:
   void SetUp() override {
     MetadataTest::SetUp();
-    Runtime::get().reset();
-    auto manager = runtime::v2::TaskManager::open({});
-    ASSERT_TRUE(manager.ok());
-    tasks_ = *manager;
+    runtime_ = std::make_shared<FakeRuntime>();
     monitor_ = std::make_shared<monitor::TaskMonitor>();
-    service_ = std::make_unique<TasksService>(db_, tasks_, monitor_);
+    service_ = std::make_unique<TasksService>(db_, runtime_, monitor_);
   }
-  void TearDown() override { Runtime::get().reset(); }
-
   void add_container(const std::string& ns, const std::string& id, metadata::AnyValue runtime_options = {}) {
     metadata::Container c;
     c.id = id;
@@ -61,7 +56,7 @@ class TasksTest : public MetadataTest {
   }
   size_t monitored() const { return monitor_->tasks().size(); }
 
-  std::shared_ptr<runtime::v2::TaskManager> tasks_;
+  std::shared_ptr<FakeRuntime> runtime_;
   std::shared_ptr<monitor::TaskMonitor> monitor_;
   std::unique_ptr<TasksService> service_;
 };
@@ -82,7 +77,7 @@ TEST_F(TasksTest, CreatePassesTheContainerAndRequestToTheRuntime) {
   EXPECT_EQ((*task)->id(), "web");
   EXPECT_EQ((*task)->pid(), 4242u);
 
-  auto& fake = Runtime::get();
+  auto& fake = *runtime_;
   ASSERT_EQ(fake.creates.size(), 1u);
   const auto& got = fake.creates[0];
   EXPECT_EQ(got.ns, "ns");
@@ -107,24 +102,24 @@ TEST_F(TasksTest, CreateWithoutRuntimeOptionsLeavesThemUnset) {
   add_container("ns", "web");
   auto task = service_->create("ns", {.container_id = "web"});
   ASSERT_TRUE(task.ok()) << task.status().to_string();
-  ASSERT_EQ(Runtime::get().creates.size(), 1u);
-  EXPECT_FALSE(Runtime::get().creates[0].options.runtime_options.has_value());
-  EXPECT_FALSE(Runtime::get().creates[0].options.task_options.has_value());
+  ASSERT_EQ(runtime_->creates.size(), 1u);
+  EXPECT_FALSE(runtime_->creates[0].options.runtime_options.has_value());
+  EXPECT_FALSE(runtime_->creates[0].options.task_options.has_value());
 }
 
 TEST_F(TasksTest, RuntimePathOverridesTheContainersRuntime) {
   add_container("ns", "web");
   auto task = service_->create("ns", {.container_id = "web", .runtime_path = "/opt/bin/my-shim"});
   ASSERT_TRUE(task.ok()) << task.status().to_string();
-  ASSERT_EQ(Runtime::get().creates.size(), 1u);
-  EXPECT_EQ(Runtime::get().creates[0].options.runtime, "/opt/bin/my-shim");
+  ASSERT_EQ(runtime_->creates.size(), 1u);
+  EXPECT_EQ(runtime_->creates[0].options.runtime, "/opt/bin/my-shim");
 }
 
 TEST_F(TasksTest, CreateForAMissingContainerIsNotFoundAndStartsNothing) {
   auto task = service_->create("ns", {.container_id = "ghost"});
   ASSERT_FALSE(task.ok());
   EXPECT_EQ(task.status().code(), Code::kNotFound);
-  EXPECT_TRUE(Runtime::get().creates.empty());
+  EXPECT_TRUE(runtime_->creates.empty());
   EXPECT_EQ(monitored(), 0u);
 }
 
@@ -135,12 +130,12 @@ TEST_F(TasksTest, SecondCreateIsAlreadyExistsBeforeReachingTheRuntime) {
   ASSERT_FALSE(again.ok());
   EXPECT_EQ(again.status().code(), Code::kAlreadyExists);
   EXPECT_EQ(again.status().message(), "task web: already exists");
-  EXPECT_EQ(Runtime::get().creates.size(), 1u);
+  EXPECT_EQ(runtime_->creates.size(), 1u);
 }
 
 TEST_F(TasksTest, FailedCreateIsNotMonitored) {
   add_container("ns", "web");
-  Runtime::get().next_create_error = errdefs::Unavailable("shim did not start");
+  runtime_->next_create_error = errdefs::Unavailable("shim did not start");
   auto task = service_->create("ns", {.container_id = "web"});
   ASSERT_FALSE(task.ok());
   EXPECT_EQ(task.status().code(), Code::kUnavailable);
@@ -155,7 +150,7 @@ TEST_F(TasksTest, RestoreWithoutCriuIsFailedPrecondition) {
   ASSERT_FALSE(task.ok());
   EXPECT_EQ(task.status().code(), Code::kFailedPrecondition);
   EXPECT_NE(task.status().message().find("CRIU"), std::string::npos) << task.status().message();
-  EXPECT_TRUE(Runtime::get().creates.empty());
+  EXPECT_TRUE(runtime_->creates.empty());
 }
 
 TEST_F(TasksTest, RestoreWithCriuIsNotImplemented) {
@@ -168,7 +163,7 @@ TEST_F(TasksTest, RestoreWithCriuIsNotImplemented) {
   auto task = service_->create("ns", {.container_id = "web", .checkpoint = true});
   ASSERT_FALSE(task.ok());
   EXPECT_EQ(task.status().code(), Code::kNotImplemented);
-  EXPECT_TRUE(Runtime::get().creates.empty());
+  EXPECT_TRUE(runtime_->creates.empty());
 }
 
 TEST_F(TasksTest, TaskLookup) {
@@ -220,7 +215,7 @@ TEST_F(TasksTest, RemoveReturnsTheExitAndStopsMonitoring) {
 TEST_F(TasksTest, RefusedRemoveKeepsTheTaskMonitored) {
   add_container("ns", "web");
   ASSERT_TRUE(service_->create("ns", {.container_id = "web"}).ok());
-  Runtime::get().running.insert({"ns", "web"});
+  runtime_->running.insert({"ns", "web"});
   auto exit = service_->remove("ns", "web");
   ASSERT_FALSE(exit.ok());
   EXPECT_EQ(exit.status().code(), Code::kFailedPrecondition);
