@@ -1,5 +1,7 @@
 #include "metadata/collector.h"
 
+#include <absl/time/time.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -48,49 +50,14 @@ std::pair<std::string_view, std::string_view> split_first(std::string_view key) 
 
 // Go's time.RFC3339 ("2006-01-02T15:04:05Z07:00", fractional seconds allowed).
 std::optional<Clock::time_point> parse_rfc3339(std::string_view text) {
-  std::string s(text);
-  int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0, used = 0;
-  if (std::sscanf(s.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &year, &month, &day, &hour, &minute, &second,
-                  &used) != 6 ||
-      used != 19) {
+  absl::Time at;
+  std::string error;
+  if (!absl::ParseTime(absl::RFC3339_full, absl::string_view(text.data(), text.size()), &at, &error)) {
     return std::nullopt;
   }
-  std::string_view rest = text.substr(19);
-  Nanos fraction{0};
-  if (!rest.empty() && rest.front() == '.') {
-    rest.remove_prefix(1);
-    int64_t scale = 100000000;
-    size_t digits = 0;
-    while (!rest.empty() && rest.front() >= '0' && rest.front() <= '9') {
-      fraction += Nanos((rest.front() - '0') * scale);
-      scale /= 10;
-      rest.remove_prefix(1);
-      ++digits;
-    }
-    if (digits == 0) return std::nullopt;
-  }
-  std::chrono::seconds offset{0};
-  if (rest == "Z") {
-  } else if (rest.size() == 6 && (rest[0] == '+' || rest[0] == '-') && rest[3] == ':') {
-    int oh = 0, om = 0;
-    if (std::sscanf(std::string(rest.substr(1)).c_str(), "%2d:%2d", &oh, &om) != 2) return std::nullopt;
-    offset = std::chrono::hours(oh) + std::chrono::minutes(om);
-    if (rest[0] == '-') offset = -offset;
-  } else {
-    return std::nullopt;
-  }
-  std::tm tm{};
-  tm.tm_year = year - 1900;
-  tm.tm_mon = month - 1;
-  tm.tm_mday = day;
-  tm.tm_hour = hour;
-  tm.tm_min = minute;
-  tm.tm_sec = second;
-  time_t t = timegm(&tm);
   // Clock counts nanoseconds in 64 bits, which ends in 2262: later is "never".
-  constexpr time_t kLatest = 9'000'000'000;
-  if (t > kLatest) return Clock::time_point::max();
-  return Clock::from_time_t(t) - offset + std::chrono::duration_cast<Clock::duration>(fraction);
+  if (at > absl::FromUnixSeconds(9'000'000'000)) return Clock::time_point::max();
+  return absl::ToChronoTime(at);
 }
 
 enum class Kind : char { kContent = 'c', kSnapshot = 's', kIngest = 'i', kLease = 'l' };

@@ -1,7 +1,6 @@
 #include "ttrpc/wire.h"
 
 #include <google/protobuf/io/coded_stream.h>
-#include <google/protobuf/wire_format_lite.h>
 
 #include <algorithm>
 #include <climits>
@@ -10,11 +9,17 @@
 namespace ctrd::ttrpc {
 namespace {
 
-using google::protobuf::internal::WireFormatLite;
 using google::protobuf::io::CodedInputStream;
 
-constexpr uint32_t kVarint = WireFormatLite::WIRETYPE_VARINT;
-constexpr uint32_t kLen = WireFormatLite::WIRETYPE_LENGTH_DELIMITED;
+// The protobuf wire format's tags (field number << 3 | wire type), from its
+// published encoding: no internal protobuf API, so no upgrade can break it.
+constexpr uint32_t kVarint = 0;
+constexpr uint32_t kFixed64 = 1;
+constexpr uint32_t kLen = 2;
+constexpr uint32_t kFixed32 = 5;
+
+constexpr uint32_t wire_type_of(uint32_t tag) { return tag & 7; }
+constexpr uint32_t field_of(uint32_t tag) { return tag >> 3; }
 
 constexpr uint32_t tag(uint32_t field, uint32_t wire_type) { return (field << 3) | wire_type; }
 
@@ -68,13 +73,13 @@ errdefs::Status malformed(std::string_view what) {
 
 // Reads a length-delimited field into `out`, or fails on a wrong wire type.
 bool read_bytes(CodedInputStream& in, uint32_t t, std::string& out) {
-  if (WireFormatLite::GetTagWireType(t) != WireFormatLite::WIRETYPE_LENGTH_DELIMITED) return false;
+  if (wire_type_of(t) != kLen) return false;
   uint32_t size = 0;
   return in.ReadVarint32(&size) && in.ReadString(&out, static_cast<int>(std::min<uint32_t>(size, INT_MAX)));
 }
 
 bool read_submessage(CodedInputStream& in, uint32_t t, std::string_view& out) {
-  if (WireFormatLite::GetTagWireType(t) != WireFormatLite::WIRETYPE_LENGTH_DELIMITED) return false;
+  if (wire_type_of(t) != kLen) return false;
   uint32_t size = 0;
   const void* data = nullptr;
   int available = 0;
@@ -91,13 +96,35 @@ bool read_submessage(CodedInputStream& in, uint32_t t, std::string_view& out) {
 }
 
 bool read_varint(CodedInputStream& in, uint32_t t, uint64_t& out) {
-  if (WireFormatLite::GetTagWireType(t) != WireFormatLite::WIRETYPE_VARINT) return false;
+  if (wire_type_of(t) != kVarint) return false;
   return in.ReadVarint64(&out);
 }
 
-// Field 0 does not exist; protobuf rejects it, and so do we.
+// Skips an unknown field. Field 0 does not exist; protobuf rejects it, and
+// so do we. Groups (wire types 3 and 4) are proto2 only: no ttRPC message
+// has them, so they are malformed here.
 bool skip_field(CodedInputStream& in, uint32_t t) {
-  return WireFormatLite::GetTagFieldNumber(t) != 0 && WireFormatLite::SkipField(&in, t);
+  if (field_of(t) == 0) return false;
+  switch (wire_type_of(t)) {
+    case kVarint: {
+      uint64_t ignored = 0;
+      return in.ReadVarint64(&ignored);
+    }
+    case kFixed64: {
+      uint64_t ignored = 0;
+      return in.ReadLittleEndian64(&ignored);
+    }
+    case kLen: {
+      uint32_t size = 0;
+      return in.ReadVarint32(&size) && size <= INT_MAX && in.Skip(static_cast<int>(size));
+    }
+    case kFixed32: {
+      uint32_t ignored = 0;
+      return in.ReadLittleEndian32(&ignored);
+    }
+    default:
+      return false;
+  }
 }
 
 bool make_input(std::string_view bytes, std::optional<CodedInputStream>& in) {
@@ -111,7 +138,7 @@ errdefs::Status decode_key_value(std::string_view bytes, std::pair<std::string, 
   if (!make_input(bytes, in)) return malformed("metadata entry");
   while (uint32_t t = in->ReadTag()) {
     bool ok = false;
-    switch (WireFormatLite::GetTagFieldNumber(t)) {
+    switch (field_of(t)) {
       case 1:
         ok = read_bytes(*in, t, out.first);
         break;
@@ -133,7 +160,7 @@ errdefs::Status decode_status(std::string_view bytes, Response& out) {
   while (uint32_t t = in->ReadTag()) {
     bool ok = false;
     uint64_t v = 0;
-    switch (WireFormatLite::GetTagFieldNumber(t)) {
+    switch (field_of(t)) {
       case 1:
         ok = read_varint(*in, t, v);
         out.code = static_cast<int32_t>(v);
@@ -242,7 +269,7 @@ errdefs::Status decode(std::string_view bytes, Request& out) {
     bool ok = false;
     uint64_t v = 0;
     std::string_view sub;
-    switch (WireFormatLite::GetTagFieldNumber(t)) {
+    switch (field_of(t)) {
       case 1:
         ok = read_bytes(*in, t, out.service);
         break;
@@ -278,7 +305,7 @@ errdefs::Status decode(std::string_view bytes, Response& out) {
   while (uint32_t t = in->ReadTag()) {
     bool ok = false;
     std::string_view sub;
-    switch (WireFormatLite::GetTagFieldNumber(t)) {
+    switch (field_of(t)) {
       case 1:
         ok = read_submessage(*in, t, sub);
         if (ok) {
