@@ -106,6 +106,7 @@ int main(int argc, char** argv) {
   using namespace ctrd;
   int rounds = 3, runs = 10, burst = 20;
   std::string only;
+  std::string ctrd = CTRD_BINARY_PATH;  // --ctrd: another build, for before/after figures
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i], v = argv[i + 1];
     if (k == "--rounds") {
@@ -116,6 +117,8 @@ int main(int argc, char** argv) {
       burst = std::stoi(v);
     } else if (k == "--only") {
       only = v;
+    } else if (k == "--ctrd") {
+      ctrd = v;
     } else {
       std::cerr << "unknown option " << k << "\n";
       return 2;
@@ -123,7 +126,7 @@ int main(int argc, char** argv) {
   }
   bench::stop_current_daemon_on_signals();
   std::vector<bench::Target> targets;
-  if (only.empty() || only == "ctrd") targets.push_back({"ctrd", bench::ctrd_argv, CTRD_BINARY_PATH, ""});
+  if (only.empty() || only == "ctrd") targets.push_back({"ctrd", bench::ctrd_argv, ctrd, ""});
   if (only.empty() || only == "containerd") {
     targets.push_back({"containerd", bench::containerd_argv, "/usr/bin/containerd",
                        "disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n"});

@@ -19,10 +19,29 @@ class TrackingInterceptor final : public grpc::experimental::Interceptor {
 
 namespace {
 
+// Unary calls that block (on a shim, a layer, a collection) or wait for an exit.
+bool is_long_unary(std::string_view method) {
+  static constexpr std::string_view kLong[] = {
+      "/containerd.services.tasks.v1.Tasks/",
+      "/containerd.services.diff.v1.Diff/",
+      "/containerd.services.images.v1.Images/Delete",
+      "/containerd.services.leases.v1.Leases/Delete",
+  };
+  for (std::string_view prefix : kLong) {
+    if (method.starts_with(prefix)) return true;
+  }
+  return false;
+}
+
 class TrackingFactory final : public grpc::experimental::ServerInterceptorFactoryInterface {
  public:
   explicit TrackingFactory(std::shared_ptr<CallTracker> tracker) : tracker_(std::move(tracker)) {}
+  // Only calls that can outlast a moment are tracked: a quick unary call
+  // would pay an interceptor for nothing (it costs a few microseconds).
   grpc::experimental::Interceptor* CreateServerInterceptor(grpc::experimental::ServerRpcInfo* info) override {
+    if (info->type() == grpc::experimental::ServerRpcInfo::Type::UNARY && !is_long_unary(info->method())) {
+      return nullptr;
+    }
     return new TrackingInterceptor(tracker_, info->method());
   }
 

@@ -2,9 +2,10 @@
 // that cannot drain them in time can say which ones held it up.
 //
 // The tracker is a gRPC server interceptor: one is created by gRPC when a call
-// starts and destroyed when the call is done (after the reactor's OnDone), so
-// it sees every call of every service, including the ones plugins add later,
-// without the services having to cooperate. Thread-safe.
+// starts and destroyed when the call is done (after the reactor's OnDone).
+// It follows every streaming call and the unary calls that block or wait
+// (tasks, diff, synchronous deletes); other unary calls finish on the thread
+// that received them and are not worth an interceptor. Thread-safe.
 #pragma once
 
 #include <grpcpp/support/server_interceptor.h>

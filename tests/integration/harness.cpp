@@ -76,40 +76,6 @@ int decode_status(int status) {
 
 }  // namespace
 
-TempDir::TempDir() : TempDir(std::filesystem::temp_directory_path()) {}
-
-TempDir::TempDir(const std::filesystem::path& parent) {
-  std::string tmpl = (parent / "ctrd-it-XXXXXX").string();
-  if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-  path_ = tmpl;
-}
-
-std::filesystem::path trusted_temp_parent() { return "/run"; }
-
-TempDir::~TempDir() {
-  // A test that failed half-way may leave something mounted below: removing
-  // through a mount would delete what it shows, so unmount first.
-  unmount_below(path_);
-  std::error_code ec;
-  std::filesystem::remove_all(path_, ec);
-}
-
-void unmount_below(const std::filesystem::path& dir) {
-  std::vector<std::string> targets;
-  std::ifstream mounts("/proc/self/mounts");
-  std::string line;
-  const std::string prefix = dir.string() + "/";
-  while (std::getline(mounts, line)) {
-    std::istringstream fields(line);
-    std::string source, target;
-    fields >> source >> target;
-    if (target.rfind(prefix, 0) == 0) targets.push_back(target);
-  }
-  // Deepest first.
-  std::sort(targets.begin(), targets.end(), [](const auto& a, const auto& b) { return a.size() > b.size(); });
-  for (const auto& t : targets) ::umount2(t.c_str(), MNT_DETACH);
-}
-
 Process::Process(const std::vector<std::string>& argv, const std::string& log_path) {
   pid_ = spawn(argv, log_path, log_path, "");
   pidfd_ = pidfd_open(pid_);
@@ -354,17 +320,6 @@ std::string http_get(uint16_t port, const std::string& path) {
 std::string body_of(const std::string& response) {
   const auto pos = response.find("\r\n\r\n");
   return pos == std::string::npos ? "" : response.substr(pos + 4);
-}
-
-std::vector<std::string> mounts_below(const std::filesystem::path& dir) {
-  std::vector<std::string> out;
-  const std::string prefix = dir.string() + "/";
-  std::istringstream in(read_text("/proc/self/mountinfo"));
-  for (std::string line; std::getline(in, line);) {
-    auto f = fields_of(line);
-    if (f.size() > 4 && (f[4] == dir.string() || f[4].rfind(prefix, 0) == 0)) out.push_back(f[4]);
-  }
-  return out;
 }
 
 std::string trim(std::string s) {

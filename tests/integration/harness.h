@@ -15,31 +15,9 @@
 #include <string_view>
 #include <vector>
 
+#include "support/temp_dir.h"
+
 namespace ctrd::testing {
-
-// A temporary directory removed (with everything under it) on destruction.
-class TempDir {
- public:
-  TempDir();
-  // Under `parent` instead of the system's temporary directory.
-  explicit TempDir(const std::filesystem::path& parent);
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
-
-// A parent for temporary directories whose whole chain only root can write
-// (unlike /tmp): the daemon loads or executes code only from such places.
-std::filesystem::path trusted_temp_parent();
-
-// Detaches every mount at or below `dir` (deepest first).
-void unmount_below(const std::filesystem::path& dir);
-// Mount points at or below `dir`, from /proc/self/mountinfo.
-std::vector<std::string> mounts_below(const std::filesystem::path& dir);
 
 // Text helpers for command output and files.
 std::string trim(std::string s);                              // trailing spaces and newlines

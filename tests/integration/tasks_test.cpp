@@ -98,16 +98,6 @@ fs::path task_cgroup(const std::string& hierarchy, const std::string& id) {
   return kCgroupRoot / hierarchy / kNamespace / id;
 }
 
-template <typename Pred>
-bool poll_until(Pred pred, std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (true) {
-    if (pred()) return true;
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(50ms);
-  }
-}
-
 struct TaskRow {
   std::string pid;
   std::string status;

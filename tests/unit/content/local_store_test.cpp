@@ -18,6 +18,7 @@
 #include "content/content.h"
 #include "content/local/store.h"
 #include "digest/sha256.h"
+#include "support/temp_dir.h"
 
 namespace ctrd::content::local {
 namespace {
@@ -44,25 +45,7 @@ std::string read_file(const fs::path& path) {
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
-// A scratch directory removed when the test ends, however it ends.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = ::testing::TempDir() + "ctrd-content-XXXXXX";
-    if (::mkdtemp(tmpl.data()) != nullptr) path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using ctrd::testing::TempDir;
 
 class ContentLocalStoreTest : public ::testing::Test {
  protected:

@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "support/temp_dir.h"
+
 namespace ctrd::os {
 namespace {
 
@@ -18,27 +20,8 @@ mode_t mode_of(const fs::path& p) {
   return st.st_mode & 07777;
 }
 
-// A scratch directory under `parent`, removed afterwards.
-class Scratch {
- public:
-  explicit Scratch(const std::string& parent) {
-    std::string tmpl = parent + "/ctrd-dirs-XXXXXX";
-    if (::mkdtemp(tmpl.data()) != nullptr) path_ = tmpl;
-  }
-  ~Scratch() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  Scratch(const Scratch&) = delete;
-  Scratch& operator=(const Scratch&) = delete;
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
-
 TEST(EnsureDirTest, CreatesWithTheExactModeWhateverTheUmask) {
-  Scratch tmp("/tmp");
+  ctrd::testing::TempDir tmp;
   const mode_t old = ::umask(077);
   EXPECT_TRUE(ensure_dir(tmp.path() / "a" / "b", 0711).ok());
   ::umask(old);
@@ -47,7 +30,7 @@ TEST(EnsureDirTest, CreatesWithTheExactModeWhateverTheUmask) {
 }
 
 TEST(EnsureDirTest, TightensALooserDirectoryAndLeavesATighterOne) {
-  Scratch tmp("/tmp");
+  ctrd::testing::TempDir tmp;
   const fs::path loose = tmp.path() / "loose";
   const fs::path tight = tmp.path() / "tight";
   ASSERT_EQ(::mkdir(loose.c_str(), 0755), 0);
@@ -60,7 +43,7 @@ TEST(EnsureDirTest, TightensALooserDirectoryAndLeavesATighterOne) {
 }
 
 TEST(EnsureDirTest, AFileInTheWayIsAnError) {
-  Scratch tmp("/tmp");
+  ctrd::testing::TempDir tmp;
   std::ofstream(tmp.path() / "f") << "x";
   auto s = ensure_dir(tmp.path() / "f", 0700);
   EXPECT_FALSE(s.ok());
@@ -68,7 +51,7 @@ TEST(EnsureDirTest, AFileInTheWayIsAnError) {
 }
 
 TEST(TrustedFileTest, AcceptsARootOwnedChainAndRefusesWritableOnes) {
-  Scratch tmp("/run");
+  ctrd::testing::TempDir tmp(ctrd::testing::trusted_temp_parent());
   const fs::path file = tmp.path() / "tool";
   std::ofstream(file) << "#!/bin/sh\n";
   ASSERT_EQ(::chmod(file.c_str(), 0755), 0);
@@ -91,8 +74,8 @@ TEST(TrustedFileTest, AcceptsARootOwnedChainAndRefusesWritableOnes) {
 }
 
 TEST(TrustedFileTest, ASymlinkIsJudgedByWhereItIsAndWhereItLeads) {
-  Scratch trusted("/run");
-  Scratch open("/tmp");
+  ctrd::testing::TempDir trusted(ctrd::testing::trusted_temp_parent());
+  ctrd::testing::TempDir open;
   const fs::path real = open.path() / "tool";
   std::ofstream(real) << "x";
   ASSERT_EQ(::chmod(real.c_str(), 0755), 0);

@@ -2,11 +2,11 @@
 // containerd.task.v2.Task, and a script standing in for the shim binary
 // (`start` prints the server's address, `delete` prints a DeleteResponse).
 // Each test makes the shim misbehave the way real ones do.
+#include <fcntl.h>
 #include <github.com/containerd/containerd/api/events/task.pb.h>
 #include <github.com/containerd/containerd/runtime/v2/task/shim.pb.h>
 #include <google/protobuf/empty.pb.h>
 #include <gtest/gtest.h>
-#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -20,6 +20,7 @@
 #include "events/exchange.h"
 #include "os/unix_socket.h"
 #include "runtime/v2/task_manager.h"
+#include "support/temp_dir.h"
 #include "ttrpc/ttrpc.h"
 
 namespace ctrd::runtime::v2 {
@@ -30,25 +31,6 @@ namespace shimapi = containerd::task::v2;
 using namespace std::chrono_literals;
 
 constexpr std::string_view kTaskService = "containerd.task.v2.Task";
-
-// A directory only root can write to (shim binaries are refused elsewhere).
-class RunDir {
- public:
-  RunDir() {
-    std::string tmpl = "/run/ctrd-fake-shim-XXXXXX";
-    if (::mkdtemp(tmpl.data()) != nullptr) path_ = tmpl;
-  }
-  ~RunDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  RunDir(const RunDir&) = delete;
-  RunDir& operator=(const RunDir&) = delete;
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
 
 // The in-process shim: what each call answers is up to the test.
 class FakeShim {
@@ -174,7 +156,8 @@ class FakeShimTest : public ::testing::Test {
   }
   fs::path bundle(const std::string& id) const { return dir_.path() / "state" / "ns" / id; }
 
-  RunDir dir_;
+  // Only root can write there: shim binaries are refused elsewhere.
+  ctrd::testing::TempDir dir_{ctrd::testing::trusted_temp_parent()};
   std::unique_ptr<FakeShim> shim_;
   std::string binary_;
   std::shared_ptr<events::Exchange> events_ = std::make_shared<events::Exchange>();
