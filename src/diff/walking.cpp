@@ -119,6 +119,7 @@ class ContentSink final : public archive::Writer {
 }  // namespace
 
 StatusOr<Descriptor> WalkingDiffer::apply(const ApplyRequest& request) {
+  log::debug("applying layer", {{"digest", request.layer.digest}, {"media_type", request.layer.media_type}});
   auto store = db_->content_store(request.ns);
   CTRD_ASSIGN_OR_RETURN(auto blob, store->reader_at(request.layer.digest));
   CTRD_ASSIGN_OR_RETURN(

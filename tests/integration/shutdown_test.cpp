@@ -15,8 +15,11 @@
 #include <google/protobuf/empty.pb.h>
 
 #include <atomic>
+#include <cstring>
 #include <deque>
+#include <fstream>
 #include <iostream>
+#include <random>
 #include <thread>
 
 #include "harness.h"
@@ -253,6 +256,41 @@ TEST(Shutdown, SigtermAfterEveryStreamingCallWasCancelledMidFlight) {
   auto ls = d.ctr({"content", "ls"}, "s");
   EXPECT_THAT(ls.out, HasSubstr(digest));
   EXPECT_EQ(lines_of(ls.out).size(), 2u) << ls.out;  // the header and the one committed blob
+}
+
+// SIGTERM while `ctr images import` is unpacking: the layer being applied
+// finishes or is dropped, the daemon drains and stops, and after a restart
+// the same import succeeds and the image is complete.
+TEST(Shutdown, SigtermDuringAnImportsUnpack) {
+  Daemon d({.extra_args = {"--log-level", "debug"}});
+  // Uncompressible files, so applying the layers takes a while.
+  const auto layer = d.dir() / "big";
+  std::filesystem::create_directories(layer);
+  std::mt19937_64 random(42);
+  for (int f = 0; f < 24; ++f) {
+    std::string data(2 << 20, '\0');
+    for (size_t i = 0; i + 8 <= data.size(); i += 8) {
+      const uint64_t v = random();
+      std::memcpy(&data[i], &v, 8);
+    }
+    std::ofstream(layer / ("f" + std::to_string(f)), std::ios::binary) << data;
+  }
+  const auto image = mkimage(
+      d.dir(), "big.tar", {"--busybox", "--compression", "none", "docker.io/library/big:1", layer.string()});
+  Process import({ctr_binary(), "-a", d.address(), "images", "import", image.string()},
+                 (d.dir() / "import.log").string());
+  const auto log = d.dir() / "ctrd-1.log";
+  ASSERT_THAT(wait_for_content(log, {"applying layer"}, 60s), HasSubstr("applying layer")) << d.log();
+  expect_drained_stop(d);
+  EXPECT_TRUE(import.wait(30s).has_value());
+
+  d.start();
+  ASSERT_TRUE(d.wait_ready());
+  auto again = d.ctr({"images", "import", image.string()});
+  ASSERT_EQ(again.exit_code, 0) << again.all();
+  auto check = d.ctr({"images", "check"});
+  EXPECT_THAT(check.out, HasSubstr("complete")) << check.all();
+  EXPECT_THAT(check.out, Not(HasSubstr("incomplete"))) << check.all();
 }
 
 }  // namespace

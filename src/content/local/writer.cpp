@@ -19,7 +19,8 @@ namespace {
 
 constexpr size_t kHashBufferSize = 1 << 20;
 constexpr int64_t kWritebackChunk = 16 << 20;
-constexpr mode_t kBlobMode = 0444;
+// Read-only, and only for the daemon (containerd clears the write bits of 0644: 0444).
+constexpr mode_t kBlobMode = 0400;
 
 }  // namespace
 

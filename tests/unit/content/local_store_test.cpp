@@ -138,7 +138,7 @@ TEST_F(ContentLocalStoreTest, CommitPublishesReadOnlyBlobAndRemovesIngest) {
   EXPECT_EQ(read_file(blob), data);
   struct stat st {};
   ASSERT_EQ(::stat(blob.c_str(), &st), 0);
-  EXPECT_EQ(st.st_mode & 07777, 0444u);
+  EXPECT_EQ(st.st_mode & 07777, 0400u);
   EXPECT_FALSE(fs::exists(ingest_dir("ref-a")));
   EXPECT_TRUE(names_in(root_ / "ingest").empty());
 
