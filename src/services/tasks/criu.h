@@ -1,6 +1,6 @@
 // services/tasks/criu.h: the answer to checkpoint and restore requests, which
 // need CRIU on the host and are not implemented by ctrd yet. Shared by the
-// service (restore at Create) and its gRPC front end (Checkpoint).
+// service (restore at Create, and Checkpoint).
 #pragma once
 
 #include <string>

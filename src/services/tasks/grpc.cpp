@@ -8,14 +8,12 @@
 
 #include "errdefs/grpc_status.h"
 #include "filters/filters.h"
-#include "log/log.h"
 #include "protobuf/time.h"
 #include "protobuf/types.h"
 #include "server/grpc_context.h"
 #include "server/service.h"
 #include "server/unary.h"
 #include "services/registration.h"
-#include "services/tasks/criu.h"
 #include "services/tasks/tasks.h"
 
 namespace ctrd::services::tasks {
@@ -54,29 +52,16 @@ types::Status to_proto(runtime::Status s) {
   return types::UNKNOWN;
 }
 
-// As containerd: a process that is gone is NotFound; any other failure to
-// read its state still lists it, in status UNKNOWN, so one unresponsive shim
-// does not fail a whole List.
-errdefs::Status process_of(Task& task, const std::string& exec_id, types::Process* out) {
-  auto state = task.state(exec_id);
-  if (!state.ok()) {
-    if (errdefs::IsNotFound(state.status())) return state.status();
-    log::error("get state",
-               {{"id", exec_id.empty() ? task.id() : exec_id}, {"error", state.status().to_string()}});
-    out->set_id(exec_id.empty() ? task.id() : exec_id);
-    out->set_status(types::UNKNOWN);
-    return errdefs::Status::Ok();
-  }
-  out->set_id(state->id);
-  out->set_pid(state->pid);
-  out->set_status(to_proto(state->status));
-  out->set_stdin(state->io.stdin);
-  out->set_stdout(state->io.stdout);
-  out->set_stderr(state->io.stderr);
-  out->set_terminal(state->io.terminal);
-  out->set_exit_status(state->exit_status);
-  set_time(state->exited_at, out->mutable_exited_at());
-  return errdefs::Status::Ok();
+void to_proto(const runtime::ProcessState& state, types::Process* out) {
+  out->set_id(state.id);
+  out->set_pid(state.pid);
+  out->set_status(to_proto(state.status));
+  out->set_stdin(state.io.stdin);
+  out->set_stdout(state.io.stdout);
+  out->set_stderr(state.io.stderr);
+  out->set_terminal(state.io.terminal);
+  out->set_exit_status(state.exit_status);
+  set_time(state.exited_at, out->mutable_exited_at());
 }
 
 void to_proto(const runtime::Exit& exit, api::DeleteResponse* out) {
@@ -184,18 +169,17 @@ class GrpcFrontEnd final : public server::GrpcServiceOf<api::Tasks::CallbackServ
   }
   grpc::ServerUnaryReactor* Get(grpc::CallbackServerContext* ctx, const api::GetRequest* req,
                                 api::GetResponse* resp) override {
-    return on_task(ctx, req->container_id(), [exec_id = req->exec_id(), resp](Task& task) {
-      return process_of(task, exec_id, resp->mutable_process());
-    });
+    return on_task(ctx, req->container_id(),
+                   [service = service_, exec_id = req->exec_id(), resp](Task& task) -> errdefs::Status {
+                     CTRD_ASSIGN_OR_RETURN(auto state, service->state(task, exec_id));
+                     to_proto(state, resp->mutable_process());
+                     return errdefs::Status::Ok();
+                   });
   }
   grpc::ServerUnaryReactor* List(grpc::CallbackServerContext* ctx, const api::ListTasksRequest*,
                                  api::ListTasksResponse* resp) override {
     return blocking(ctx, [service = service_, resp](const std::string& ns) {
-      for (const auto& task : service->list(ns)) {
-        types::Process process;
-        // NotFound: deleted while we listed.
-        if (process_of(*task, "", &process).ok()) *resp->add_tasks() = std::move(process);
-      }
+      for (const auto& state : service->states(ns)) to_proto(state, resp->add_tasks());
       return errdefs::Status::Ok();
     });
   }
@@ -208,13 +192,10 @@ class GrpcFrontEnd final : public server::GrpcServiceOf<api::Tasks::CallbackServ
   }
   grpc::ServerUnaryReactor* Exec(grpc::CallbackServerContext* ctx, const api::ExecProcessRequest* req,
                                  google::protobuf::Empty*) override {
-    if (req->exec_id().empty()) {
-      return server::unary(ctx, [] { return errdefs::InvalidArgument("exec id cannot be empty"); });
-    }
-    return on_task(
-        ctx, req->container_id(),
-        [exec_id = req->exec_id(), io = io_of(req->stdin(), req->stdout(), req->stderr(), req->terminal()),
-         spec = req->spec()](Task& task) { return task.exec(exec_id, io, spec); });
+    return on_task(ctx, req->container_id(),
+                   [service = service_, exec_id = req->exec_id(),
+                    io = io_of(req->stdin(), req->stdout(), req->stderr(), req->terminal()),
+                    spec = req->spec()](Task& task) { return service->exec(task, exec_id, io, spec); });
   }
   grpc::ServerUnaryReactor* ResizePty(grpc::CallbackServerContext* ctx, const api::ResizePtyRequest* req,
                                       google::protobuf::Empty*) override {
@@ -226,9 +207,8 @@ class GrpcFrontEnd final : public server::GrpcServiceOf<api::Tasks::CallbackServ
   grpc::ServerUnaryReactor* CloseIO(grpc::CallbackServerContext* ctx, const api::CloseIORequest* req,
                                     google::protobuf::Empty*) override {
     return on_task(ctx, req->container_id(),
-                   [exec_id = req->exec_id(), close_stdin = req->stdin()](Task& task) {
-                     // Stdin is the only stream a client can close.
-                     return close_stdin ? task.close_io(exec_id) : errdefs::Status::Ok();
+                   [service = service_, exec_id = req->exec_id(), close_stdin = req->stdin()](Task& task) {
+                     return service->close_io(task, exec_id, close_stdin);
                    });
   }
   grpc::ServerUnaryReactor* Pause(grpc::CallbackServerContext* ctx, const api::PauseTaskRequest* req,
@@ -251,7 +231,8 @@ class GrpcFrontEnd final : public server::GrpcServiceOf<api::Tasks::CallbackServ
                                        const api::CheckpointTaskRequest* req,
                                        api::CheckpointTaskResponse*) override {
     // The task is looked up first so a wrong id is NotFound, as in containerd.
-    return on_task(ctx, req->container_id(), [](Task&) { return criu_unsupported("checkpoint"); });
+    return on_task(ctx, req->container_id(),
+                   [service = service_](Task& task) { return service->checkpoint(task); });
   }
   grpc::ServerUnaryReactor* Update(grpc::CallbackServerContext* ctx, const api::UpdateTaskRequest* req,
                                    google::protobuf::Empty*) override {
@@ -267,34 +248,17 @@ class GrpcFrontEnd final : public server::GrpcServiceOf<api::Tasks::CallbackServ
     if (!filter.ok()) {
       return server::unary(ctx, [&] { return errdefs::InvalidArgument(filter.status().message()); });
     }
-    return blocking(
-        ctx,
-        [service = service_, filter = std::move(filter).value(),
-         resp](const std::string& ns) -> errdefs::Status {
-          for (const auto& task : service->list(ns)) {
-            auto fields = [&task](const std::vector<std::string>& path) -> std::optional<std::string> {
-              if (path.empty()) return std::nullopt;
-              if (path[0] == "id") return task->id();
-              if (path[0] == "namespace") return task->ns();
-              if (path[0] == "runtime") return task->runtime();
-              return std::nullopt;
-            };
-            if (!filter.match(fields)) continue;
-            const auto collected = std::chrono::system_clock::now();
-            auto stats = task->stats();
-            if (!stats.ok()) {
-              if (!errdefs::IsNotFound(stats.status())) {
-                log::error("collecting metrics", {{"id", task->id()}, {"error", stats.status().to_string()}});
-              }
-              continue;
-            }
-            auto* metric = resp->add_metrics();
-            *metric->mutable_timestamp() = to_timestamp(collected);
-            metric->set_id(task->id());
-            *metric->mutable_data() = std::move(stats).value();
-          }
-          return errdefs::Status::Ok();
-        });
+    return blocking(ctx,
+                    [service = service_, filter = std::move(filter).value(),
+                     resp](const std::string& ns) -> errdefs::Status {
+                      for (auto& m : service->metrics(ns, filter)) {
+                        auto* metric = resp->add_metrics();
+                        *metric->mutable_timestamp() = to_timestamp(m.collected_at);
+                        metric->set_id(m.id);
+                        *metric->mutable_data() = std::move(m.stats);
+                      }
+                      return errdefs::Status::Ok();
+                    });
   }
   grpc::ServerUnaryReactor* Wait(grpc::CallbackServerContext* ctx, const api::WaitRequest* req,
                                  api::WaitResponse* resp) override {

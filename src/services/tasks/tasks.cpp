@@ -1,5 +1,6 @@
 #include "services/tasks/tasks.h"
 
+#include "log/log.h"
 #include "services/tasks/criu.h"
 
 namespace ctrd::services::tasks {
@@ -59,6 +60,60 @@ errdefs::StatusOr<runtime::Exit> TasksService::remove(const std::string& ns, con
   // leave it monitored.
   monitor_->stop(ns, id);
   return exit;
+}
+
+errdefs::StatusOr<runtime::ProcessState> TasksService::state(runtime::Task& task,
+                                                             const std::string& exec_id) {
+  auto state = task.state(exec_id);
+  if (state.ok() || errdefs::IsNotFound(state.status())) return state;
+  const std::string id = exec_id.empty() ? task.id() : exec_id;
+  log::error("get state", {{"id", id}, {"error", state.status().to_string()}});
+  return runtime::ProcessState{.id = id, .status = runtime::Status::kUnknown};
+}
+
+std::vector<runtime::ProcessState> TasksService::states(const std::string& ns) {
+  std::vector<runtime::ProcessState> out;
+  for (const auto& task : list(ns)) {
+    if (auto s = state(*task, ""); s.ok()) out.push_back(std::move(s).value());
+  }
+  return out;
+}
+
+errdefs::Status TasksService::exec(runtime::Task& task, const std::string& exec_id, const runtime::IO& io,
+                                   const runtime::Any& spec) {
+  if (exec_id.empty()) return errdefs::InvalidArgument("exec id cannot be empty");
+  return task.exec(exec_id, io, spec);
+}
+
+errdefs::Status TasksService::close_io(runtime::Task& task, const std::string& exec_id, bool close_stdin) {
+  return close_stdin ? task.close_io(exec_id) : errdefs::Status::Ok();
+}
+
+errdefs::Status TasksService::checkpoint(runtime::Task&) { return criu_unsupported("checkpoint"); }
+
+std::vector<TasksService::TaskMetrics> TasksService::metrics(const std::string& ns,
+                                                             const filters::Filter& filter) {
+  std::vector<TaskMetrics> out;
+  for (const auto& task : list(ns)) {
+    auto fields = [&task](const std::vector<std::string>& path) -> std::optional<std::string> {
+      if (path.empty()) return std::nullopt;
+      if (path[0] == "id") return task->id();
+      if (path[0] == "namespace") return task->ns();
+      if (path[0] == "runtime") return task->runtime();
+      return std::nullopt;
+    };
+    if (!filter.match(fields)) continue;
+    const auto collected = std::chrono::system_clock::now();
+    auto stats = task->stats();
+    if (!stats.ok()) {
+      if (!errdefs::IsNotFound(stats.status())) {
+        log::error("collecting metrics", {{"id", task->id()}, {"error", stats.status().to_string()}});
+      }
+      continue;
+    }
+    out.push_back({task->id(), collected, std::move(stats).value()});
+  }
+  return out;
 }
 
 }  // namespace ctrd::services::tasks

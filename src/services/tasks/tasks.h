@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "errdefs/errdefs.h"
+#include "filters/filters.h"
 #include "metadata/db.h"
 #include "monitor/monitor.h"
 #include "plugin/plugin.h"
@@ -47,6 +48,30 @@ class TasksService {
   std::vector<std::shared_ptr<runtime::Task>> list(const std::string& ns);
   // Deletes the task (its init process must have exited): its exit.
   errdefs::StatusOr<runtime::Exit> remove(const std::string& ns, const std::string& id);
+
+  // The process's state. As containerd: a process that is gone is NotFound;
+  // any other failure still answers, in status kUnknown, so that one
+  // unresponsive shim does not fail a whole List.
+  errdefs::StatusOr<runtime::ProcessState> state(runtime::Task& task, const std::string& exec_id);
+  // The state of every task's init process in the namespace (those deleted
+  // meanwhile left out).
+  std::vector<runtime::ProcessState> states(const std::string& ns);
+  // InvalidArgument for an empty exec id, as containerd.
+  errdefs::Status exec(runtime::Task& task, const std::string& exec_id, const runtime::IO& io,
+                       const runtime::Any& spec);
+  // Stdin is the only stream a client can close; a request for none is a no-op.
+  errdefs::Status close_io(runtime::Task& task, const std::string& exec_id, bool close_stdin);
+  // Needs CRIU: FailedPrecondition without it, NotImplemented with it.
+  errdefs::Status checkpoint(runtime::Task& task);
+
+  struct TaskMetrics {
+    std::string id;
+    runtime::SystemTime collected_at;
+    runtime::Any stats;
+  };
+  // Statistics of the namespace's tasks that `filter` matches (fields id,
+  // namespace, runtime); tasks without statistics are left out.
+  std::vector<TaskMetrics> metrics(const std::string& ns, const filters::Filter& filter);
 
  private:
   std::shared_ptr<metadata::DB> db_;

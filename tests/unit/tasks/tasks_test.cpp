@@ -231,5 +231,42 @@ TEST_F(TasksTest, RemoveWithoutTaskOrContainerIsNotFound) {
   EXPECT_EQ(service_->remove("ns", "ghost").status().code(), Code::kNotFound);
 }
 
+TEST_F(TasksTest, ExecNeedsAnExecIdAndClosingNoStreamIsANoOp) {
+  add_container("ns", "web");
+  auto task = service_->create("ns", {.container_id = "web"});
+  ASSERT_TRUE(task.ok());
+  auto exec = service_->exec(**task, "", {}, {});
+  EXPECT_EQ(exec.code(), Code::kInvalidArgument);
+  EXPECT_EQ(exec.message(), "exec id cannot be empty");
+  // The fake runtime refuses close_io: not reaching it is the point.
+  EXPECT_TRUE(service_->close_io(**task, "", /*close_stdin=*/false).ok());
+  EXPECT_EQ(service_->close_io(**task, "", /*close_stdin=*/true).code(), Code::kNotImplemented);
+}
+
+TEST_F(TasksTest, StatesListEveryInitProcessOfTheNamespace) {
+  add_container("ns", "one");
+  add_container("ns", "two");
+  ASSERT_TRUE(service_->create("ns", {.container_id = "one"}).ok());
+  ASSERT_TRUE(service_->create("ns", {.container_id = "two"}).ok());
+  auto states = service_->states("ns");
+  ASSERT_EQ(states.size(), 2u);
+  EXPECT_EQ(states[0].id, "one");
+  EXPECT_EQ(states[0].pid, 4242u);
+  EXPECT_EQ(states[1].id, "two");
+  EXPECT_TRUE(service_->states("other").empty());
+}
+
+TEST_F(TasksTest, MetricsFollowTheFilterAndSkipTasksWithoutStatistics) {
+  add_container("ns", "web");
+  ASSERT_TRUE(service_->create("ns", {.container_id = "web"}).ok());
+  auto none = filters::parse_all({"id==nothing"});
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(service_->metrics("ns", *none).empty());
+  // The fake task has no statistics: it is left out, not an error.
+  auto all = filters::parse_all({});
+  ASSERT_TRUE(all.ok());
+  EXPECT_TRUE(service_->metrics("ns", *all).empty());
+}
+
 }  // namespace
 }  // namespace ctrd::services::tasks
