@@ -25,6 +25,8 @@
 
 #include "archive/archive.h"
 
+#include "support/temp_dir.h"
+
 namespace ctrd::archive::testing {
 
 // Serves a string in chunks of at most `chunk` bytes (to exercise refills).
@@ -80,28 +82,7 @@ inline std::string sha256_hex(std::string_view data) {
 }
 
 // A directory under /tmp removed with everything in it when this goes away.
-class TempDir {
- public:
-  // `parent` "/run" for a place only root can write to, from which the
-  // daemon's code would load or execute programs (unlike /tmp).
-  explicit TempDir(const std::string& parent = "/tmp") {
-    std::string tmpl = parent + "/ctrd-archive-XXXXXX";
-    const char* made = ::mkdtemp(tmpl.data());
-    if (made != nullptr) path_ = made;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    if (!path_.empty()) std::filesystem::remove_all(path_, ignored);  // does not follow symlinks
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  const std::string& path() const { return path_; }
-  std::string sub(std::string_view name) const { return path_ + "/" + std::string(name); }
-
- private:
-  std::string path_;
-};
+using TempDir = ::ctrd::testing::TempDir;
 
 // Header fields of one TarBuilder entry.
 struct TarMeta {

@@ -26,12 +26,12 @@ class EscapeTest : public ::testing::TestWithParam<ApplyOptions::Whiteouts> {
     ASSERT_EQ(::mkdir(tmp_.sub("outside").c_str(), 0755), 0);
     std::ofstream(tmp_.sub("outside/sentinel")) << "do not touch";
     ASSERT_EQ(::symlink("sentinel", tmp_.sub("outside/link").c_str()), 0);
-    before_ = testing::snapshot(tmp_.path() + "/outside");
+    before_ = testing::snapshot(tmp_.str() + "/outside");
     ASSERT_EQ(before_.size(), 2u);
   }
 
   void TearDown() override {
-    EXPECT_EQ(testing::snapshot(tmp_.path() + "/outside"), before_) << "something outside the root changed";
+    EXPECT_EQ(testing::snapshot(tmp_.str() + "/outside"), before_) << "something outside the root changed";
     // Nothing new next to the root either.
     Snapshot top;
     for (const auto& [path, desc] : testing::snapshot(tmp_.path(), false))
@@ -82,7 +82,7 @@ TEST_P(EscapeTest, AbsoluteNamesAreRelativeToRoot) {
 }
 
 TEST_P(EscapeTest, SymlinkToSlashThenAFileThroughIt) {
-  const std::string outside = tmp_.path() + "/outside";
+  const std::string outside = tmp_.str() + "/outside";
   TarBuilder tar;
   tar.symlink("up", "../..")
       .symlink("abs", outside)
@@ -104,7 +104,7 @@ TEST_P(EscapeTest, SymlinkToSlashThenAFileThroughIt) {
 }
 
 TEST_P(EscapeTest, SymlinkPlacedByAnEarlierLayer) {
-  const std::string outside = tmp_.path() + "/outside";
+  const std::string outside = tmp_.str() + "/outside";
   ASSERT_TRUE(apply_tar(TarBuilder().symlink("etc", outside).symlink("rel", "../outside").take()).ok());
   TarBuilder second;
   second.file("etc/sentinel", "x")
@@ -116,7 +116,7 @@ TEST_P(EscapeTest, SymlinkPlacedByAnEarlierLayer) {
 }
 
 TEST_P(EscapeTest, HardLinksToOutsidePaths) {
-  const std::string outside = tmp_.path() + "/outside";
+  const std::string outside = tmp_.str() + "/outside";
   for (const std::string& target : {std::string("../outside/sentinel"), outside + "/sentinel",
                                     std::string("/proc/self/root") + outside + "/sentinel"}) {
     auto result = apply_tar(TarBuilder().hardlink("h", target).take());
@@ -139,7 +139,7 @@ TEST_P(EscapeTest, HardLinksToOutsidePaths) {
 }
 
 TEST_P(EscapeTest, WhiteoutsThatPointOutside) {
-  const std::string outside = tmp_.path() + "/outside";
+  const std::string outside = tmp_.str() + "/outside";
   // The links' targets exist inside the root, so the whiteouts have somewhere to go.
   ASSERT_TRUE(apply_tar(TarBuilder()
                             .dir(outside.substr(1) + "/")

@@ -110,7 +110,7 @@ class StreamProcessorTest : public ::testing::Test {
   void SetUp() override { ASSERT_EQ(::mkdir(tmp_.sub("root").c_str(), 0755), 0); }
   void TearDown() override { EXPECT_TRUE(no_children()) << "a processor was left unreaped"; }
 
-  TempDir tmp_{"/run"};  // the processors' scripts live here: only root may write to it
+  TempDir tmp_{::ctrd::testing::trusted_temp_parent()};  // only root may write to it: scripts run from here
   StreamProcessors processors_;
 };
 

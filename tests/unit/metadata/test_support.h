@@ -20,6 +20,7 @@
 #include "errdefs/errdefs.h"
 #include "fake_snapshotter.h"
 #include "metadata/db.h"
+#include "support/temp_dir.h"
 
 namespace ctrd::metadata::test_support {
 
@@ -40,24 +41,7 @@ inline std::string sha256(std::string_view data) {
   return out;
 }
 
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "ctrd-metadata-test-XXXXXX").string();
-    path_ = mkdtemp(pattern.data()) != nullptr ? pattern : std::string();
-  }
-  ~TempDir() {
-    std::error_code ec;
-    if (!path_.empty()) std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-  std::string sub(std::string_view name) const { return path_ + "/" + std::string(name); }
-
- private:
-  std::string path_;
-};
+using TempDir = ::ctrd::testing::TempDir;
 
 // A thread-safe, in-memory blob store with the content::Store contract the
 // metadata store relies on: ingests by ref, resumable, verified on commit.

@@ -33,7 +33,7 @@ class ProxyContentTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_FALSE(dir_.path().empty());
-    auto local = content::local::open_store(dir_.path() + "/root");
+    auto local = content::local::open_store(dir_.str() + "/root");
     ASSERT_TRUE(local.ok()) << local.status().message();
     served_ = std::make_unique<Served<Store>>(*local, &content_service, socket());
     ASSERT_TRUE(served_->start().ok());
@@ -41,7 +41,7 @@ class ProxyContentTest : public ::testing::Test {
     client_ = new_content_store(conn_);
   }
 
-  std::string socket() const { return dir_.path() + "/content.sock"; }
+  std::string socket() const { return dir_.str() + "/content.sock"; }
 
   // Writes `data` under `ref` in one writer and commits it.
   errdefs::Status put(const std::string& ref, const std::string& data, const content::Labels& labels = {}) {

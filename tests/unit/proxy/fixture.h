@@ -14,25 +14,11 @@
 #include "proxy/channel.h"
 #include "proxy/server.h"
 
+#include "support/temp_dir.h"
+
 namespace ctrd::proxy::testing {
 
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "ctrd-proxy-test-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) != nullptr) path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    if (!path_.empty()) std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using TempDir = ::ctrd::testing::TempDir;
 
 // Serves what make() returns on `socket`; restartable to test reconnection.
 template <typename Backend>

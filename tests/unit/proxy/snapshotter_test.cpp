@@ -26,7 +26,7 @@ class ProxySnapshotterTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_FALSE(dir_.path().empty());
-    auto native = snapshots::native::NativeSnapshotter::open(dir_.path() + "/root");
+    auto native = snapshots::native::NativeSnapshotter::open(dir_.str() + "/root");
     ASSERT_TRUE(native.ok()) << native.status().message();
     served_ = std::make_unique<Served<Snapshotter>>(*native, &snapshots_service, socket());
     ASSERT_TRUE(served_->start().ok());
@@ -34,7 +34,7 @@ class ProxySnapshotterTest : public ::testing::Test {
     client_ = new_snapshotter(conn_, "extsnap");
   }
 
-  std::string socket() const { return dir_.path() + "/snapshotter.sock"; }
+  std::string socket() const { return dir_.str() + "/snapshotter.sock"; }
 
   std::vector<Info> list(const std::vector<std::string>& filters = {}) {
     std::vector<Info> out;
@@ -167,8 +167,8 @@ TEST_F(ProxySnapshotterTest, UnavailableWhileTheServerIsDownThenBack) {
 }
 
 TEST_F(ProxySnapshotterTest, NothingListeningIsUnavailableNotAHang) {
-  auto conn = std::make_shared<Connection>("nobody", "unix://" + dir_.path() + "/absent.sock");
-  EXPECT_EQ(conn->address(), dir_.path() + "/absent.sock");
+  auto conn = std::make_shared<Connection>("nobody", "unix://" + dir_.str() + "/absent.sock");
+  EXPECT_EQ(conn->address(), dir_.str() + "/absent.sock");
   auto client = new_snapshotter(conn, "nobody");
   const auto start = std::chrono::steady_clock::now();
   auto s = client->stat("x");

@@ -6,24 +6,10 @@
 #include <filesystem>
 #include <string>
 
+#include "support/temp_dir.h"
+
 namespace ctrd::ttrpc {
 
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/ctrd-ttrpc-test-XXXXXX";
-    if (::mkdtemp(tmpl) != nullptr) path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    if (!path_.empty()) std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using TempDir = ::ctrd::testing::TempDir;
 
 }  // namespace ctrd::ttrpc
