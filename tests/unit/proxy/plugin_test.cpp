@@ -129,7 +129,7 @@ TEST(ProxyPlugins, SnapshottersComeBeforeMetadata) {
 
 TEST(ProxyPlugins, InitNeedsNoServerAndExportsTheAddress) {
   testing::TempDir dir;
-  const std::string sock = dir.path() + "/absent.sock";
+  const std::string sock = dir.str() + "/absent.sock";
   config::ServerConfig cfg;
   cfg.proxy_plugins = {
       {"extsnap", {"snapshot", sock}}, {"extcontent", {"content", sock}}, {"extdiff", {"diff", sock}}};
