@@ -89,7 +89,7 @@ class GoInterop : public ::testing::Test {
 };
 
 TEST_F(GoInterop, OurClientCallsAGoServer) {
-  const std::string socket = dir_.path() + "/go.sock";
+  const std::string socket = dir_.str() + "/go.sock";
   Child go({kInterop, "serve", socket});
   ASSERT_TRUE(go.started());
   ASSERT_EQ(go.read_line(), "ready");
@@ -127,7 +127,7 @@ TEST_F(GoInterop, OurClientCallsAGoServer) {
 }
 
 TEST_F(GoInterop, AGoClientCallsOurServer) {
-  const std::string socket = dir_.path() + "/ours.sock";
+  const std::string socket = dir_.str() + "/ours.sock";
   Server server;
   ASSERT_TRUE(
       server

@@ -208,7 +208,7 @@ TEST_F(TtrpcTest, EchoOverASocketPair) {
 TEST_F(TtrpcTest, EchoOverAUnixSocketWithTheUnixScheme) {
   TempDir dir;
   ASSERT_FALSE(dir.path().empty());
-  const std::string address = "unix://" + dir.path() + "/ttrpc.sock";
+  const std::string address = "unix://" + dir.str() + "/ttrpc.sock";
   auto listener = listen_unix(address);
   ASSERT_TRUE(listener.ok()) << listener.status().to_string();
   ASSERT_TRUE(server_->serve(std::move(listener).value()).ok());
@@ -219,13 +219,13 @@ TEST_F(TtrpcTest, EchoOverAUnixSocketWithTheUnixScheme) {
   EXPECT_EQ((*client)->address(), address);
 
   // A second listener on a stale socket file replaces it.
-  auto again = listen_unix(dir.path() + "/ttrpc.sock");
+  auto again = listen_unix(dir.str() + "/ttrpc.sock");
   EXPECT_TRUE(again.ok()) << again.status().to_string();
 }
 
 TEST_F(TtrpcTest, ConnectFailuresAreUnavailableOrInvalid) {
   TempDir dir;
-  auto missing = Client::connect(dir.path() + "/nothing.sock");
+  auto missing = Client::connect(dir.str() + "/nothing.sock");
   ASSERT_FALSE(missing.ok());
   EXPECT_EQ(missing.status().code(), Code::kUnavailable);
   EXPECT_NE(missing.status().message().find("nothing.sock"), std::string::npos);
