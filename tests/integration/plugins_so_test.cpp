@@ -77,6 +77,17 @@ class LoadablePlugins : public ::testing::Test {
     return "version = 2\nplugin_dir = \"" + dir.string() + "\"\n" + extra;
   }
 
+  // With the example plugin required and `dir` as plugin_dir, ctrd does not
+  // start, and its log says why (`reason`) and names the plugin.
+  static void expect_required_plugin_stops_start(const fs::path& dir, const std::string& reason) {
+    Daemon d({.config = config_for(dir, "required_plugins = [\"io.containerd.internal.v1.example\"]\n"),
+              .wait_ready = false});
+    auto code = d.process().wait(std::chrono::seconds(60));
+    ASSERT_TRUE(code.has_value()) << "ctrd kept running without a required plugin";
+    EXPECT_NE(*code, 0);
+    EXPECT_THAT(d.log(), AllOf(HasSubstr(reason), HasSubstr("io.containerd.internal.v1.example")));
+  }
+
   static inline std::unique_ptr<TempDir> work_;
   static inline std::string setup_error_;
   static inline fs::path good_, bogus_;
@@ -129,14 +140,8 @@ TEST_F(LoadablePlugins, DaemonServesTheExamplePluginAndRefusesTheMisstampedOne) 
 }
 
 TEST_F(LoadablePlugins, RequiredPluginFromARefusedFileStopsTheDaemonNamingIt) {
-  const fs::path dir = plugin_dir("plugins-bogus", {{bogus_, "example.so"}});
-  Daemon d({.config = config_for(dir, "required_plugins = [\"io.containerd.internal.v1.example\"]\n"),
-            .wait_ready = false});
-  auto code = d.process().wait(std::chrono::seconds(60));
-  ASSERT_TRUE(code.has_value()) << "ctrd kept running without a required plugin";
-  EXPECT_NE(*code, 0);
-  EXPECT_THAT(d.log(),
-              AllOf(HasSubstr("ABI stamp mismatch"), HasSubstr("io.containerd.internal.v1.example")));
+  expect_required_plugin_stops_start(plugin_dir("plugins-bogus", {{bogus_, "example.so"}}),
+                                     "ABI stamp mismatch");
 }
 
 TEST_F(LoadablePlugins, PluginsGraphShowsLoadedPlugins) {
@@ -182,13 +187,7 @@ TEST_F(LoadablePlugins, SymlinkIntoTmpIsRefusedAndARequiredPluginStopsTheStart) 
     Daemon d({.config = config_for(dir)});
     expect_refused(d, dir / "example.so", "/tmp has mode 1777, writable by group or others");
   }
-  Daemon required({.config = config_for(dir, "required_plugins = [\"io.containerd.internal.v1.example\"]\n"),
-                   .wait_ready = false});
-  auto code = required.process().wait(std::chrono::seconds(60));
-  ASSERT_TRUE(code.has_value()) << "ctrd kept running without a required plugin";
-  EXPECT_NE(*code, 0);
-  EXPECT_THAT(required.log(),
-              AllOf(HasSubstr("/tmp has mode 1777"), HasSubstr("io.containerd.internal.v1.example")));
+  expect_required_plugin_stops_start(dir, "/tmp has mode 1777");
 }
 
 TEST_F(LoadablePlugins, WithoutPluginDirNothingIsLoaded) {
