@@ -134,7 +134,10 @@ class Marker {
   Status scan_roots() {
     const Tables& t = storage_.tables();
     CTRD_RETURN_IF_ERROR(txn_.scan_prefix(t.leases, "", [&](std::string_view key, std::string_view value) {
-      auto [ns, id] = split_first(key);
+      // Not a structured binding: the lambda below captures it.
+      const auto parts = split_first(key);
+      const std::string_view ns = parts.first;
+      const std::string_view id = parts.second;
       LeaseRecord lease;
       CTRD_RETURN_IF_ERROR(decode(value, key, &lease));
       if (expired(lease.labels, id)) return Status::Ok();

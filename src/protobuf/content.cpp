@@ -4,7 +4,6 @@
 
 namespace ctrd::protobuf::content {
 
-using protobuf::from_timestamp;
 using protobuf::to_timestamp;
 
 namespace api = containerd::services::content::v1;

@@ -271,7 +271,8 @@ int run_daemon(const Options& o, plugin::Registry& registry) {
     std::atomic<bool>& ended;
     ~JoinSignalWaiter() {
       ended = true;
-      ::pthread_kill(thread.native_handle(), SIGTERM);
+      // SIGTERM is blocked in every thread; this one takes it in sigwait().
+      ::pthread_kill(thread.native_handle(), SIGTERM);  // NOLINT(bugprone-bad-signal-to-kill-thread)
       thread.join();
     }
   } join_signal_waiter{signal_waiter, serving_ended};

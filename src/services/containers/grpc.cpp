@@ -13,7 +13,6 @@
 namespace ctrd::services::containers {
 namespace {
 
-using protobuf::from_timestamp;
 using protobuf::to_timestamp;
 
 namespace api = containerd::services::containers::v1;

@@ -16,8 +16,6 @@
 namespace ctrd::services::content {
 namespace {
 
-using protobuf::from_timestamp;
-using protobuf::to_timestamp;
 using protobuf::content::check_digest;
 using protobuf::content::to_proto;
 using protobuf::content::WriteSession;

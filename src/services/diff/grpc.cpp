@@ -11,9 +11,6 @@
 namespace ctrd::services::diff {
 namespace {
 
-using protobuf::from_proto;
-using protobuf::to_proto;
-
 namespace api = containerd::services::diff::v1;
 
 class GrpcFrontEnd final : public server::GrpcServiceOf<api::Diff::CallbackService> {

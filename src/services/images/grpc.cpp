@@ -12,9 +12,6 @@
 namespace ctrd::services::images {
 namespace {
 
-using protobuf::from_proto;
-using protobuf::from_timestamp;
-using protobuf::to_proto;
 using protobuf::to_timestamp;
 
 namespace api = containerd::services::images::v1;

@@ -11,7 +11,6 @@
 namespace ctrd::services::leases {
 namespace {
 
-using protobuf::from_timestamp;
 using protobuf::to_timestamp;
 
 namespace api = containerd::services::leases::v1;

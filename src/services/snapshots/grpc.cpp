@@ -13,9 +13,6 @@
 namespace ctrd::services::snapshots {
 namespace {
 
-using protobuf::from_proto;
-using protobuf::from_timestamp;
-using protobuf::to_proto;
 using protobuf::to_timestamp;
 
 namespace api = containerd::services::snapshots::v1;

@@ -20,8 +20,6 @@ namespace ctrd::services::tasks {
 namespace {
 
 using protobuf::from_proto;
-using protobuf::from_timestamp;
-using protobuf::to_proto;
 using protobuf::to_timestamp;
 
 namespace api = containerd::services::tasks::v1;
