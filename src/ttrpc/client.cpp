@@ -1,8 +1,11 @@
 #include <errno.h>
 #include <poll.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <cstring>
@@ -26,16 +29,53 @@ std::string errno_text(int err) { return std::strerror(err); }
 
 }  // namespace
 
+class ClientLoop::Impl {
+ public:
+  Impl() = default;
+  ~Impl() = default;
+  Impl(const Impl&) = delete;
+  Impl& operator=(const Impl&) = delete;
+
+  errdefs::Status start();
+  // Registers a connection; it is read from the loop's thread until it
+  // reports itself finished.
+  errdefs::Status add(const std::shared_ptr<Client::Impl>& conn);
+  // Finishes the connections left and joins the thread.
+  void stop();
+  bool on_loop_thread() const { return std::this_thread::get_id() == thread_id_; }
+  size_t connection_count() const {
+    std::lock_guard lock(mu_);
+    return conns_.size();
+  }
+
+ private:
+  // epoll data of the wake-up eventfd; connection tokens start at 1.
+  static constexpr uint64_t kWakeToken = 0;
+  void run();
+
+  os::UniqueFd epoll_;
+  os::UniqueFd wake_;
+  std::thread thread_;
+  std::thread::id thread_id_;
+  mutable std::mutex mu_;  // below
+  std::unordered_map<uint64_t, std::shared_ptr<Client::Impl>> conns_;
+  uint64_t next_token_ = 1;
+  bool stopped_ = false;
+};
+
 class Client::Impl {
  public:
-  Impl(os::UniqueFd fd, std::string address, ClientOptions options)
-      : fd_(std::move(fd)), address_(std::move(address)), options_(std::move(options)) {}
+  Impl(os::UniqueFd fd, std::string address, ClientOptions options, std::shared_ptr<ClientLoop::Impl> loop)
+      : fd_(std::move(fd)),
+        address_(std::move(address)),
+        options_(std::move(options)),
+        loop_(std::move(loop)) {}
 
-  ~Impl() { close(); }
+  ~Impl() = default;
+  Impl(const Impl&) = delete;
+  Impl& operator=(const Impl&) = delete;
 
-  void start() {
-    reader_ = std::thread([this] { read_loop(); });
-  }
+  int fd() const { return fd_.get(); }
 
   errdefs::StatusOr<std::string> call(std::string_view service, std::string_view method,
                                       std::string_view request, const Metadata& metadata,
@@ -103,7 +143,7 @@ class Client::Impl {
       std::unique_ptr<Pending> mine;
       {
         std::lock_guard lock(mu_);
-        // The reader may have failed it already, with the connection.
+        // The loop may have failed it already, with the connection.
         if (auto it = owned_.find(id); it != owned_.end()) {
           mine = std::move(it->second);
           owned_.erase(it);
@@ -116,12 +156,74 @@ class Client::Impl {
 
   void close() {
     closing_ = true;
-    // Wakes the reader's blocking recv; the descriptor stays open until the
-    // Impl is gone, so no other thread can reuse its number meanwhile.
+    // The loop sees the end of the stream and finishes the connection; the
+    // descriptor stays open until the Impl is gone, so no other thread can
+    // reuse its number meanwhile.
     ::shutdown(fd_.get(), SHUT_RDWR);
-    std::lock_guard lock(join_mu_);
-    // From on_close (the reader itself) there is nothing to wait for.
-    if (reader_.joinable() && reader_.get_id() != std::this_thread::get_id()) reader_.join();
+    // On the loop's thread (a callback), waiting would wait for ourselves.
+    if (loop_->on_loop_thread()) return;
+    std::unique_lock lock(mu_);
+    finished_cv_.wait(lock, [&] { return finished_; });
+  }
+
+  // The loop says the socket is readable (or hung up): reads once, so that
+  // one busy connection cannot starve the others. False once the connection
+  // is finished and should leave the loop.
+  bool on_readable() {
+    constexpr size_t kReadSize = size_t{64} << 10;
+    char* buf = decoder_.prepare(kReadSize);
+    ssize_t n = 0;
+    do {
+      n = ::recv(fd_.get(), buf, kReadSize, MSG_DONTWAIT);
+    } while (n < 0 && errno == EINTR);
+    if (n == 0) {
+      finish(closing_ ? "client closed" : "connection closed by peer");
+      return false;
+    }
+    if (n < 0) {
+      if (errno == EAGAIN) return true;
+      finish(closing_ ? "client closed" : "read: " + errno_text(errno));
+      return false;
+    }
+    decoder_.commit(static_cast<size_t>(n));
+    while (true) {
+      auto frame = decoder_.next();
+      if (!frame.ok()) {
+        const std::string reason = "protocol error: " + frame.status().message();
+        log::warn("ttrpc: closing connection", {{"address", address_}, {"reason", reason}});
+        finish(reason);
+        return false;
+      }
+      if (!frame->has_value()) return true;
+      on_frame(**frame);
+    }
+  }
+
+  // Fails every pending call, runs on_close once and wakes close().
+  void finish(const std::string& reason) {
+    std::unordered_map<uint32_t, std::unique_ptr<Pending>> async_failed;
+    errdefs::Status failure;
+    {
+      std::lock_guard lock(mu_);
+      if (finished_) return;
+      dead_ = true;
+      if (reason_.empty()) reason_ = reason;
+      failure = unavailable_locked();
+      for (auto& [id, p] : pending_) {
+        if (p->callback) continue;
+        p->status = failure;
+        p->done = true;
+        p->cv.notify_one();
+      }
+      pending_.clear();
+      async_failed.swap(owned_);
+    }
+    for (auto& [id, p] : async_failed) p->callback(failure);
+    ::shutdown(fd_.get(), SHUT_RDWR);
+    if (options_.on_close) options_.on_close();
+    std::lock_guard lock(mu_);
+    finished_ = true;
+    finished_cv_.notify_all();
   }
 
   bool closed() const {
@@ -195,7 +297,7 @@ class Client::Impl {
     return errdefs::Status::Ok();
   }
 
-  // Shuts the socket down; the reader then fails every pending call.
+  // Shuts the socket down; the loop then fails every pending call.
   void fail_connection(std::string reason) {
     {
       std::lock_guard lock(mu_);
@@ -254,55 +356,6 @@ class Client::Impl {
     complete(id, status_from_response(response), std::move(response.payload));
   }
 
-  void read_loop() {
-    std::string reason;
-    while (reason.empty()) {
-      constexpr size_t kReadSize = size_t{64} << 10;
-      char* buf = decoder_.prepare(kReadSize);
-      const ssize_t n = ::recv(fd_.get(), buf, kReadSize, 0);
-      if (n == 0) {
-        reason = closing_ ? "client closed" : "connection closed by peer";
-        break;
-      }
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        reason = closing_ ? "client closed" : "read: " + errno_text(errno);
-        break;
-      }
-      decoder_.commit(static_cast<size_t>(n));
-      while (true) {
-        auto frame = decoder_.next();
-        if (!frame.ok()) {
-          reason = "protocol error: " + frame.status().message();
-          log::warn("ttrpc: closing connection", {{"address", address_}, {"reason", reason}});
-          break;
-        }
-        if (!frame->has_value()) break;
-        on_frame(**frame);
-      }
-    }
-
-    std::unordered_map<uint32_t, std::unique_ptr<Pending>> async_failed;
-    errdefs::Status failure;
-    {
-      std::lock_guard lock(mu_);
-      dead_ = true;
-      if (reason_.empty()) reason_ = reason;
-      failure = unavailable_locked();
-      for (auto& [id, p] : pending_) {
-        if (p->callback) continue;
-        p->status = failure;
-        p->done = true;
-        p->cv.notify_one();
-      }
-      pending_.clear();
-      async_failed.swap(owned_);
-    }
-    for (auto& [id, p] : async_failed) p->callback(failure);
-    ::shutdown(fd_.get(), SHUT_RDWR);
-    if (options_.on_close) options_.on_close();
-  }
-
   os::UniqueFd fd_;
   const std::string address_;
   ClientOptions options_;
@@ -317,11 +370,90 @@ class Client::Impl {
   bool dead_ = false;
   std::string reason_;
 
+  bool finished_ = false;  // on_close has run; nothing more will
+  std::condition_variable finished_cv_;
+
   std::atomic<bool> closing_ = false;
-  std::mutex join_mu_;
-  FrameDecoder decoder_;  // reader thread only
-  std::thread reader_;
+  FrameDecoder decoder_;  // the loop's thread only
+  const std::shared_ptr<ClientLoop::Impl> loop_;
 };
+
+errdefs::Status ClientLoop::Impl::start() {
+  epoll_.reset(::epoll_create1(EPOLL_CLOEXEC));
+  if (!epoll_.valid()) return errdefs::FromErrno(errno, "ttrpc: epoll_create1");
+  wake_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!wake_.valid()) return errdefs::FromErrno(errno, "ttrpc: eventfd");
+  epoll_event ev{.events = EPOLLIN, .data = {.u64 = kWakeToken}};
+  if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, wake_.get(), &ev) != 0)
+    return errdefs::FromErrno(errno, "ttrpc: epoll_ctl");
+  thread_ = std::thread([this] { run(); });
+  thread_id_ = thread_.get_id();
+  return errdefs::Status::Ok();
+}
+
+errdefs::Status ClientLoop::Impl::add(const std::shared_ptr<Client::Impl>& conn) {
+  std::lock_guard lock(mu_);
+  if (stopped_ || !epoll_.valid()) return errdefs::Unavailable("ttrpc: client loop stopped");
+  const uint64_t token = next_token_++;
+  epoll_event ev{.events = EPOLLIN | EPOLLRDHUP, .data = {.u64 = token}};
+  if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, conn->fd(), &ev) != 0)
+    return errdefs::FromErrno(errno, "ttrpc: epoll_ctl");
+  conns_.emplace(token, conn);
+  return errdefs::Status::Ok();
+}
+
+void ClientLoop::Impl::run() {
+  std::array<epoll_event, 32> events{};
+  while (true) {
+    const int n = ::epoll_wait(epoll_.get(), events.data(), static_cast<int>(events.size()), -1);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      log::error("ttrpc: client loop stopped", {{"error", errno_text(errno)}});
+      return;
+    }
+    for (int i = 0; i < n; ++i) {
+      const uint64_t token = events[i].data.u64;
+      if (token == kWakeToken) return;
+      std::shared_ptr<Client::Impl> conn;
+      {
+        std::lock_guard lock(mu_);
+        auto it = conns_.find(token);
+        if (it == conns_.end()) continue;
+        conn = it->second;
+      }
+      if (conn->on_readable()) continue;
+      std::lock_guard lock(mu_);
+      ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, conn->fd(), nullptr);
+      conns_.erase(token);
+    }
+  }
+}
+
+void ClientLoop::Impl::stop() {
+  {
+    std::lock_guard lock(mu_);
+    if (stopped_) return;
+    stopped_ = true;
+  }
+  if (thread_.joinable()) {
+    const uint64_t one = 1;
+    (void)::write(wake_.get(), &one, sizeof one);
+    thread_.join();
+  }
+  std::unordered_map<uint64_t, std::shared_ptr<Client::Impl>> left;
+  {
+    std::lock_guard lock(mu_);
+    left.swap(conns_);
+  }
+  for (auto& [token, conn] : left) conn->finish("client loop stopped");
+}
+
+ClientLoop::ClientLoop() : impl_(std::make_shared<Impl>()) {
+  if (errdefs::Status started = impl_->start(); !started.ok())
+    log::error("ttrpc: cannot start the client loop", {{"error", started.message()}});
+}
+ClientLoop::~ClientLoop() { impl_->stop(); }
+size_t ClientLoop::connection_count() const { return impl_->connection_count(); }
 
 errdefs::StatusOr<std::unique_ptr<Client>> Client::connect(std::string_view address, ClientOptions options) {
   const std::string_view path = strip_unix_scheme(address);
@@ -343,13 +475,17 @@ errdefs::StatusOr<std::unique_ptr<Client>> Client::connect(std::string_view addr
 errdefs::StatusOr<std::unique_ptr<Client>> Client::from_fd(os::UniqueFd conn, std::string address,
                                                            ClientOptions options) {
   if (!conn.valid()) return errdefs::InvalidArgument("ttrpc: no connection for " + address);
-  auto impl = std::make_unique<Impl>(std::move(conn), std::move(address), std::move(options));
-  impl->start();
-  return std::unique_ptr<Client>(new Client(std::move(impl)));
+  std::unique_ptr<ClientLoop> own_loop;
+  if (options.loop == nullptr) own_loop = std::make_unique<ClientLoop>();
+  std::shared_ptr<ClientLoop::Impl> loop = options.loop ? options.loop->impl_ : own_loop->impl_;
+  auto impl = std::make_shared<Impl>(std::move(conn), std::move(address), std::move(options), loop);
+  CTRD_RETURN_IF_ERROR(loop->add(impl));
+  return std::unique_ptr<Client>(new Client(std::move(own_loop), std::move(impl)));
 }
 
-Client::Client(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
-Client::~Client() = default;
+Client::Client(std::unique_ptr<ClientLoop> own_loop, std::shared_ptr<Impl> impl)
+    : own_loop_(std::move(own_loop)), impl_(std::move(impl)) {}
+Client::~Client() { impl_->close(); }
 
 errdefs::StatusOr<std::string> Client::call(std::string_view service, std::string_view method,
                                             std::string_view request, const Metadata& metadata,

@@ -1,7 +1,8 @@
 // ttrpc: containerd's ttRPC (protobuf over a unix socket, without HTTP/2),
 // compatible with github.com/containerd/ttrpc 1.1 as used by
 // containerd-shim-runc-v2. The Client talks to shims (many threads share one
-// connection, calls multiplexed by stream id); the Server answers shims
+// connection, calls multiplexed by stream id; the replies of every client on
+// a ClientLoop are read by that loop's one thread); the Server answers shims
 // (e.g. events Forward) from one epoll thread for all connections, with
 // handlers run on a bounded worker pool. Unary calls only: ttRPC 1.1 has no
 // streams.
@@ -87,10 +88,36 @@ class Server {
   std::unique_ptr<Impl> impl_;
 };
 
+// One epoll thread that reads the replies of many Clients, so a daemon with
+// a thousand shims has one reader, not a thousand. What runs there (replies
+// handed to waiting callers, call_async callbacks, on_close) must be quick
+// and must never make a synchronous call: its reply could only be read by
+// the very thread that waits for it.
+class ClientLoop {
+ public:
+  ClientLoop();
+  // Closes the clients still on the loop (their pending calls fail with
+  // Unavailable, their on_close runs here) and joins the thread.
+  ~ClientLoop();
+  ClientLoop(const ClientLoop&) = delete;
+  ClientLoop& operator=(const ClientLoop&) = delete;
+
+  size_t connection_count() const;
+
+  class Impl;
+
+ private:
+  friend class Client;
+  std::shared_ptr<Impl> impl_;
+};
+
 struct ClientOptions {
-  // Called once, on the reader thread, when the connection is gone (closed
+  // Called once, on the loop's thread, when the connection is gone (closed
   // by either side). It must not destroy the Client.
   std::function<void()> on_close;
+  // Where replies are read; it must outlive the Client. Without one the
+  // Client runs a loop (a thread) of its own.
+  ClientLoop* loop = nullptr;
 };
 
 class Client {
@@ -129,22 +156,25 @@ class Client {
   }
 
   // Sends the call and returns; `done` runs once with the reply or the error,
-  // on the connection's reader thread (or on this one if sending fails), so
-  // it must be quick. No timeout: for calls that wait for an event (a
+  // on the loop's thread (or on this one if sending fails), so it must be
+  // quick. No timeout: for calls that wait for an event (a
   // shim's Wait), where holding a thread per caller would not scale.
   using Callback = std::function<void(errdefs::StatusOr<std::string>)>;
   void call_async(std::string_view service, std::string_view method, std::string_view request,
                   const Metadata& metadata, Callback done);
 
-  // Fails pending calls with Unavailable and joins the reader thread.
+  // Fails pending calls with Unavailable and, unless called on the loop's
+  // thread, waits until on_close has run: after it no callback runs.
   void close();
   bool closed() const;
   const std::string& address() const;
 
- private:
   class Impl;
-  explicit Client(std::unique_ptr<Impl> impl);
-  std::unique_ptr<Impl> impl_;
+
+ private:
+  Client(std::unique_ptr<ClientLoop> own_loop, std::shared_ptr<Impl> impl);
+  std::unique_ptr<ClientLoop> own_loop_;  // when the options named none
+  std::shared_ptr<Impl> impl_;            // shared with the loop while it is registered
 };
 
 // A listening unix socket at `address` ("unix://" accepted), replacing a

@@ -490,6 +490,71 @@ TEST_F(TtrpcTest, ClosingTheClientFailsItsPendingCalls) {
   EXPECT_EQ(blocker_.wait_outcome(), Blocker::Why::kStopped);
 }
 
+// The threads of this process, from /proc/self/task.
+size_t thread_count() {
+  size_t n = 0;
+  for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/task")) ++n;
+  return n;
+}
+
+TEST_F(TtrpcTest, OneLoopReadsTheRepliesOfManyClients) {
+  constexpr int kClients = 50;
+  auto loop = std::make_unique<ClientLoop>();
+  // The loop's thread and a server worker exist before the count is taken.
+  ASSERT_EQ(connect_pair(ClientOptions{.loop = loop.get()})->call(kService, "Echo", "warm").value(), "warm");
+  const size_t before = thread_count();
+
+  std::atomic<int> closed = 0;
+  std::vector<std::unique_ptr<Client>> clients;
+  for (int i = 0; i < kClients; ++i) {
+    clients.push_back(connect_pair(ClientOptions{.on_close = [&] { ++closed; }, .loop = loop.get()}));
+    ASSERT_NE(clients.back(), nullptr);
+  }
+  // The warm-up client leaves the loop just after its close() returned.
+  EXPECT_TRUE(
+      ctrd::testing::poll_until([&] { return loop->connection_count() == static_cast<size_t>(kClients); },
+                                milliseconds(5000), milliseconds(5)));
+  // Before, each client started a reader thread of its own.
+  EXPECT_EQ(thread_count(), before);
+
+  std::vector<std::future<errdefs::StatusOr<std::string>>> replies;
+  for (int i = 0; i < kClients; ++i) {
+    replies.push_back(std::async(std::launch::async, [&, i] {
+      return clients[static_cast<size_t>(i)]->call(kService, "Echo", "client " + std::to_string(i));
+    }));
+  }
+  for (int i = 0; i < kClients; ++i) {
+    auto reply = replies[static_cast<size_t>(i)].get();
+    ASSERT_TRUE(reply.ok()) << reply.status().to_string();
+    EXPECT_EQ(*reply, "client " + std::to_string(i));
+  }
+
+  // One client closed: its on_close has run when close() returns, and the
+  // others go on.
+  clients.front()->close();
+  EXPECT_EQ(closed.load(), 1);
+  EXPECT_TRUE(
+      ctrd::testing::poll_until([&] { return loop->connection_count() == static_cast<size_t>(kClients - 1); },
+                                milliseconds(5000), milliseconds(5)));
+  EXPECT_EQ(clients.back()->call(kService, "Echo", "still").value(), "still");
+
+  // A call that never gets a reply fails when its loop stops.
+  auto pending = std::async(std::launch::async, [&] { return clients.back()->call(kService, "Block", ""); });
+  ASSERT_TRUE(blocker_.wait_entered(1));
+  clients.erase(clients.begin());
+  std::promise<errdefs::Status> async_failed;
+  clients[1]->call_async(kService, "Block", "", {}, [&](errdefs::StatusOr<std::string> reply) {
+    async_failed.set_value(reply.status());
+  });
+  ASSERT_TRUE(blocker_.wait_entered(2));
+  loop.reset();
+  EXPECT_EQ(pending.get().status().code(), Code::kUnavailable);
+  EXPECT_EQ(async_failed.get_future().get().code(), Code::kUnavailable);
+  EXPECT_EQ(closed.load(), kClients);
+  EXPECT_EQ(clients.front()->call(kService, "Echo", "").status().code(), Code::kUnavailable);
+  blocker_.release();
+}
+
 TEST_F(TtrpcTest, AsyncCallsHoldNoThreadAndCompleteOnce) {
   auto client = connect_pair();
   std::promise<errdefs::StatusOr<std::string>> echoed;
