@@ -135,8 +135,10 @@ void Shim::close() {
   if (client_) client_->close();
 }
 
-errdefs::Status Shim::dial(const std::string& address, std::function<void()> on_lost) {
+errdefs::Status Shim::dial(const std::string& address, ttrpc::ClientLoop& loop,
+                           std::function<void()> on_lost) {
   ttrpc::ClientOptions options;
+  options.loop = &loop;
   options.on_close = [closing = closing_, on_lost = std::move(on_lost)] {
     if (!closing->load() && on_lost) on_lost();
   };
@@ -145,9 +147,10 @@ errdefs::Status Shim::dial(const std::string& address, std::function<void()> on_
 }
 
 errdefs::StatusOr<std::shared_ptr<Shim>> Shim::start(const ShimBinary& binary, const Bundle& bundle,
-                                                     const std::optional<Any>& options, ShimLogs& logs,
+                                                     const std::optional<runtime::Any>& options,
+                                                     ShimConnections& connections,
                                                      std::function<void()> on_lost) {
-  CTRD_ASSIGN_OR_RETURN(auto log, logs.open(bundle));
+  CTRD_ASSIGN_OR_RETURN(auto log, connections.logs.open(bundle));
   std::vector<std::string> argv = shim_argv(binary, bundle.ns());
   argv.insert(argv.end(), {"-id", bundle.id()});
   if (binary.debug) argv.emplace_back("-debug");
@@ -160,13 +163,13 @@ errdefs::StatusOr<std::shared_ptr<Shim>> Shim::start(const ShimBinary& binary, c
 
   std::ofstream(bundle.file("shim-binary-path"), std::ios::trunc) << binary.path;
   std::shared_ptr<Shim> shim(new Shim(std::move(log), bundle.ns()));
-  if (errdefs::Status dialed = shim->dial(address, std::move(on_lost)); !dialed.ok()) {
+  if (errdefs::Status dialed = shim->dial(address, connections.loop, std::move(on_lost)); !dialed.ok()) {
     return dialed.with_context("connect to shim of " + bundle.id());
   }
   return shim;
 }
 
-errdefs::StatusOr<std::shared_ptr<Shim>> Shim::connect(const Bundle& bundle, ShimLogs& logs,
+errdefs::StatusOr<std::shared_ptr<Shim>> Shim::connect(const Bundle& bundle, ShimConnections& connections,
                                                        std::function<void()> on_lost) {
   std::ifstream in(bundle.file("address"));
   if (!in) return errdefs::NotFound("no shim address in " + bundle.path());
@@ -174,13 +177,13 @@ errdefs::StatusOr<std::shared_ptr<Shim>> Shim::connect(const Bundle& bundle, Shi
   text << in.rdbuf();
   const std::string address = trim(text.str());
   if (address.empty()) return errdefs::NotFound("empty shim address in " + bundle.path());
-  CTRD_ASSIGN_OR_RETURN(auto log, logs.open(bundle));
+  CTRD_ASSIGN_OR_RETURN(auto log, connections.logs.open(bundle));
   std::shared_ptr<Shim> shim(new Shim(std::move(log), bundle.ns()));
-  CTRD_RETURN_IF_ERROR(shim->dial(address, std::move(on_lost)));
+  CTRD_RETURN_IF_ERROR(shim->dial(address, connections.loop, std::move(on_lost)));
   return shim;
 }
 
-errdefs::StatusOr<Exit> Shim::cleanup(const ShimBinary& binary, const Bundle& bundle) {
+errdefs::StatusOr<runtime::Exit> Shim::cleanup(const ShimBinary& binary, const Bundle& bundle) {
   std::vector<std::string> argv = shim_argv(binary, bundle.ns());
   argv.insert(argv.end(), {"-id", bundle.id(), "-bundle", bundle.path(), "delete"});
   os::RunOptions run = shim_run_options(binary, bundle);
@@ -191,7 +194,8 @@ errdefs::StatusOr<Exit> Shim::cleanup(const ShimBinary& binary, const Bundle& bu
   shimapi::DeleteResponse response;
   if (!response.ParseFromString(result.out))
     return errdefs::Internal("shim delete " + bundle.id() + ": unreadable response");
-  return Exit{response.pid(), response.exit_status(), protobuf::from_timestamp(response.exited_at())};
+  return runtime::Exit{response.pid(), response.exit_status(),
+                       protobuf::from_timestamp(response.exited_at())};
 }
 
 }  // namespace ctrd::runtime::v2

@@ -19,8 +19,8 @@
 
 #include "errdefs/errdefs.h"
 #include "os/unique_fd.h"
+#include "runtime/runtime.h"
 #include "runtime/v2/bundle.h"
-#include "runtime/v2/task_manager.h"
 #include "ttrpc/ttrpc.h"
 
 namespace ctrd::runtime::v2 {
@@ -61,6 +61,13 @@ class ShimLogs::Handle {
   int fd_;
 };
 
+// What all of a runtime's shims share: the drain of their log fifos and the
+// loop that reads their ttRPC replies (one thread each, however many shims).
+struct ShimConnections {
+  ShimLogs logs;
+  ttrpc::ClientLoop loop;
+};
+
 struct ShimBinary {
   std::string path;  // absolute
   std::string grpc_address;
@@ -76,15 +83,16 @@ class Shim {
   // Runs the binary's `start` action in the bundle with `options` on stdin,
   // records the binary in <bundle>/shim-binary-path and connects.
   static errdefs::StatusOr<std::shared_ptr<Shim>> start(const ShimBinary& binary, const Bundle& bundle,
-                                                        const std::optional<Any>& options, ShimLogs& logs,
+                                                        const std::optional<runtime::Any>& options,
+                                                        ShimConnections& connections,
                                                         std::function<void()> on_lost);
   // Connects to the shim named by <bundle>/address (after a daemon restart).
-  static errdefs::StatusOr<std::shared_ptr<Shim>> connect(const Bundle& bundle, ShimLogs& logs,
+  static errdefs::StatusOr<std::shared_ptr<Shim>> connect(const Bundle& bundle, ShimConnections& connections,
                                                           std::function<void()> on_lost);
   // The binary's `delete` action: what a shim that died leaves (the
   // container, runc's state, the rootfs mounts) goes, and the container's
   // exit is reported. The bundle stays.
-  static errdefs::StatusOr<Exit> cleanup(const ShimBinary& binary, const Bundle& bundle);
+  static errdefs::StatusOr<runtime::Exit> cleanup(const ShimBinary& binary, const Bundle& bundle);
 
   ~Shim();
   Shim(const Shim&) = delete;
@@ -117,7 +125,7 @@ class Shim {
 
  private:
   Shim(std::unique_ptr<ShimLogs::Handle> log, const std::string& ns);
-  errdefs::Status dial(const std::string& address, std::function<void()> on_lost);
+  errdefs::Status dial(const std::string& address, ttrpc::ClientLoop& loop, std::function<void()> on_lost);
 
   std::unique_ptr<ShimLogs::Handle> log_;
   ttrpc::Metadata metadata_;
