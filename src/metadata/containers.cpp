@@ -3,6 +3,7 @@
 #include "filters/filters.h"
 #include "identifiers/identifiers.h"
 #include "metadata/labels.h"
+#include "metadata/namespaced_table.h"
 #include "metadata/storage.h"
 
 namespace ctrd::metadata {
@@ -82,6 +83,14 @@ filters::Adaptor adapt(const Container& c) {
   };
 }
 
+// Rows keyed by container id; an id that is not a valid identifier names no container.
+StatusOr<NamespacedTable<ContainerRecord>> container_rows(const Storage& storage, std::string_view ns) {
+  return NamespacedTable<ContainerRecord>::open(
+      storage, storage.tables().containers, ns,
+      {.describe = [](std::string_view id) { return "container " + quoted(id); },
+       .may_exist = [](std::string_view id) { return identifiers::validate(id).ok(); }});
+}
+
 // Applies containerd's field mask for container updates onto `stored`.
 Status apply_fieldpaths(const Container& c, std::vector<std::string> fieldpaths, Container* stored) {
   if (fieldpaths.empty()) {
@@ -123,110 +132,66 @@ Status apply_fieldpaths(const Container& c, std::vector<std::string> fieldpaths,
 }  // namespace
 
 StatusOr<Container> Containers::get(std::string_view id) {
-  CTRD_RETURN_IF_ERROR(validate_bound_namespace(ns_));
-  Status not_found =
-      errdefs::NotFound("container " + quoted(id) + " in namespace " + quoted(ns_) + ": not found");
-  if (!identifiers::validate(id).ok()) return not_found;
-  ContainerRecord record;
-  CTRD_RETURN_IF_ERROR(storage_->view([&](const lmdb::Txn& txn) -> Status {
-    CTRD_ASSIGN_OR_RETURN(auto stored, txn.get(storage_->tables().containers, keys::join(ns_, id)));
-    if (!stored) return not_found;
-    return decode(*stored, "container " + quoted(id), &record);
+  CTRD_ASSIGN_OR_RETURN(auto rows, container_rows(*storage_, ns_));
+  CTRD_ASSIGN_OR_RETURN(ContainerRecord record, rows.get(id, [&] {
+    return errdefs::NotFound("container " + quoted(id) + " in namespace " + quoted(ns_) + ": not found");
   }));
   return from_record(id, std::move(record));
 }
 
 StatusOr<std::vector<Container>> Containers::list(const std::vector<std::string>& filter_texts) {
-  CTRD_RETURN_IF_ERROR(validate_bound_namespace(ns_));
-  auto filter = filters::parse_all(filter_texts);
-  if (!filter.ok()) return errdefs::InvalidArgument(filter.status().message());
-  std::vector<Container> out;
-  CTRD_RETURN_IF_ERROR(storage_->view([&](const lmdb::Txn& txn) -> Status {
-    std::string prefix = keys::namespace_prefix(ns_);
-    return txn.scan_prefix(storage_->tables().containers, prefix,
-                           [&](std::string_view key, std::string_view value) {
-                             std::string_view id = key.substr(prefix.size());
-                             ContainerRecord record;
-                             // The error's wording is built only when there is an error.
-                             if (Status s = decode(value, "", &record); !s.ok()) {
-                               return errdefs::DataLoss("container " + quoted(id) + ": " + s.message());
-                             }
-                             Container c = from_record(id, std::move(record));
-                             if (filter->empty() || filter->match(adapt(c))) out.push_back(std::move(c));
-                             return Status::Ok();
-                           });
-  }));
-  return out;
+  CTRD_ASSIGN_OR_RETURN(auto rows, container_rows(*storage_, ns_));
+  return rows.list(filter_texts, from_record, adapt);
 }
 
 StatusOr<Container> Containers::create(const Container& container) {
-  CTRD_RETURN_IF_ERROR(validate_bound_namespace(ns_));
+  CTRD_ASSIGN_OR_RETURN(auto rows, container_rows(*storage_, ns_));
   CTRD_RETURN_IF_ERROR(validate_container(container).with_context("create container failed validation"));
   Container created = container;
   created.created_at = content::Clock::now();
   created.updated_at = created.created_at;
   ContainerRecord record = to_record(created);
-  CTRD_RETURN_IF_ERROR(storage_->update([&](lmdb::Txn& txn) -> Status {
-    CTRD_RETURN_IF_ERROR(storage_->ensure_namespace(txn, ns_));
-    CTRD_ASSIGN_OR_RETURN(bool added, txn.put_new(storage_->tables().containers,
-                                                  keys::join(ns_, container.id), encode(record)));
-    if (!added) return errdefs::AlreadyExists("container " + quoted(container.id) + ": already exists");
-    return Status::Ok();
+  CTRD_RETURN_IF_ERROR(rows.create(container.id, record, [&] {
+    return errdefs::AlreadyExists("container " + quoted(container.id) + ": already exists");
   }));
-  storage_->notify_mutation(false);
   return from_record(container.id, std::move(record));
 }
 
 StatusOr<Container> Containers::update(const Container& container,
                                        const std::vector<std::string>& fieldpaths) {
-  CTRD_RETURN_IF_ERROR(validate_bound_namespace(ns_));
+  CTRD_ASSIGN_OR_RETURN(auto rows, container_rows(*storage_, ns_));
   if (container.id.empty()) return errdefs::InvalidArgument("must specify a container id");
-  ContainerRecord record;
-  CTRD_RETURN_IF_ERROR(storage_->update([&](lmdb::Txn& txn) -> Status {
-    const Tables& tables = storage_->tables();
-    std::string key = keys::join(ns_, container.id);
-    std::optional<std::string_view> stored;
-    if (identifiers::validate(container.id).ok()) {
-      CTRD_ASSIGN_OR_RETURN(stored, txn.get(tables.containers, key));
-    }
-    if (!stored) {
-      CTRD_ASSIGN_OR_RETURN(bool any, txn.has_prefix(tables.containers, keys::namespace_prefix(ns_)));
-      if (!any) {
-        return errdefs::NotFound("cannot update container " + quoted(container.id) + " in namespace " +
-                                 quoted(ns_) + ": not found");
-      }
-      return errdefs::NotFound("container " + quoted(container.id) + ": not found");
-    }
-    CTRD_RETURN_IF_ERROR(decode(*stored, "container " + quoted(container.id), &record));
-    Container updated = from_record(container.id, std::move(record));
+  auto modify = [&](ContainerRecord* record) -> Status {
+    Container updated = from_record(container.id, std::move(*record));
     CTRD_RETURN_IF_ERROR(apply_fieldpaths(container, fieldpaths, &updated));
     CTRD_RETURN_IF_ERROR(validate_container(updated).with_context("update failed validation"));
     updated.updated_at = content::Clock::now();
-    record = to_record(updated);
-    return txn.put(tables.containers, key, encode(record));
-  }));
-  storage_->notify_mutation(false);
+    *record = to_record(updated);
+    return Status::Ok();
+  };
+  // containerd words it differently when the namespace has no container at all.
+  auto not_found = [&](const lmdb::Txn& txn) -> Status {
+    CTRD_ASSIGN_OR_RETURN(bool any, rows.has_rows(txn));
+    if (!any) {
+      return errdefs::NotFound("cannot update container " + quoted(container.id) + " in namespace " +
+                               quoted(ns_) + ": not found");
+    }
+    return errdefs::NotFound("container " + quoted(container.id) + ": not found");
+  };
+  CTRD_ASSIGN_OR_RETURN(ContainerRecord record, rows.update(container.id, modify, not_found));
   return from_record(container.id, std::move(record));
 }
 
 Status Containers::remove(std::string_view id) {
-  CTRD_RETURN_IF_ERROR(validate_bound_namespace(ns_));
-  CTRD_RETURN_IF_ERROR(storage_->update([&](lmdb::Txn& txn) -> Status {
-    const Tables& tables = storage_->tables();
-    bool existed = false;
-    if (identifiers::validate(id).ok()) {
-      CTRD_ASSIGN_OR_RETURN(existed, txn.erase(tables.containers, keys::join(ns_, id)));
-    }
-    if (existed) return Status::Ok();
-    CTRD_ASSIGN_OR_RETURN(bool any, txn.has_prefix(tables.containers, keys::namespace_prefix(ns_)));
+  CTRD_ASSIGN_OR_RETURN(auto rows, container_rows(*storage_, ns_));
+  return rows.remove(id, [&](const lmdb::Txn& txn) -> Status {
+    CTRD_ASSIGN_OR_RETURN(bool any, rows.has_rows(txn));
     if (!any) {
       return errdefs::NotFound("cannot delete container " + quoted(id) + " in namespace " + quoted(ns_) +
                                ": not found");
     }
     return errdefs::NotFound("container " + std::string(id) + ": not found");
-  }));
-  storage_->notify_mutation(true);
-  return Status::Ok();
+  });
 }
 
 }  // namespace ctrd::metadata

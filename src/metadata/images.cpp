@@ -2,6 +2,7 @@
 
 #include "filters/filters.h"
 #include "metadata/labels.h"
+#include "metadata/namespaced_table.h"
 #include "metadata/storage.h"
 
 namespace ctrd::metadata {
@@ -15,6 +16,15 @@ using errdefs::quoted;
 
 Status image_not_found(std::string_view name) {
   return errdefs::NotFound("image " + quoted(name) + ": not found");
+}
+
+// Rows keyed by image name; a name too long for the key names no image.
+StatusOr<NamespacedTable<ImageRecord>> image_rows(const Storage& storage, std::string_view ns) {
+  return NamespacedTable<ImageRecord>::open(
+      storage, storage.tables().images, ns,
+      {.describe = [](std::string_view name) { return "image " + quoted(name); },
+       .may_exist =
+           [](std::string_view name) { return !name.empty() && name.size() <= keys::kMaxImageNameLength; }});
 }
 
 Status validate_target(const Descriptor& target) {
@@ -103,85 +113,49 @@ Status apply_fieldpaths(const Image& image, const std::vector<std::string>& fiel
 }  // namespace
 
 StatusOr<Image> Images::get(std::string_view name) {
-  CTRD_RETURN_IF_ERROR(validate_bound_namespace(ns_));
-  if (name.empty() || name.size() > keys::kMaxImageNameLength) return image_not_found(name);
-  ImageRecord record;
-  CTRD_RETURN_IF_ERROR(storage_->view([&](const lmdb::Txn& txn) -> Status {
-    CTRD_ASSIGN_OR_RETURN(auto stored, txn.get(storage_->tables().images, keys::join(ns_, name)));
-    if (!stored) return image_not_found(name);
-    return decode(*stored, "image " + quoted(name), &record);
-  }));
+  CTRD_ASSIGN_OR_RETURN(auto rows, image_rows(*storage_, ns_));
+  CTRD_ASSIGN_OR_RETURN(ImageRecord record, rows.get(name, [&] { return image_not_found(name); }));
   return from_record(name, std::move(record));
 }
 
 StatusOr<std::vector<Image>> Images::list(const std::vector<std::string>& filter_texts) {
-  CTRD_RETURN_IF_ERROR(validate_bound_namespace(ns_));
-  auto filter = filters::parse_all(filter_texts);
-  if (!filter.ok()) return errdefs::InvalidArgument(filter.status().message());
-  std::vector<Image> out;
-  CTRD_RETURN_IF_ERROR(storage_->view([&](const lmdb::Txn& txn) -> Status {
-    std::string prefix = keys::namespace_prefix(ns_);
-    return txn.scan_prefix(storage_->tables().images, prefix,
-                           [&](std::string_view key, std::string_view value) {
-                             std::string_view name = key.substr(prefix.size());
-                             ImageRecord record;
-                             CTRD_RETURN_IF_ERROR(decode(value, "image " + quoted(name), &record));
-                             Image image = from_record(name, std::move(record));
-                             if (filter->match(adapt(image))) out.push_back(std::move(image));
-                             return Status::Ok();
-                           });
-  }));
-  return out;
+  CTRD_ASSIGN_OR_RETURN(auto rows, image_rows(*storage_, ns_));
+  return rows.list(filter_texts, from_record, adapt);
 }
 
 StatusOr<Image> Images::create(const Image& image) {
-  CTRD_RETURN_IF_ERROR(validate_bound_namespace(ns_));
+  CTRD_ASSIGN_OR_RETURN(auto rows, image_rows(*storage_, ns_));
   CTRD_RETURN_IF_ERROR(validate_image(image));
   Image created = image;
   created.created_at = content::Clock::now();
   created.updated_at = created.created_at;
   ImageRecord record = to_record(created);
-  CTRD_RETURN_IF_ERROR(storage_->update([&](lmdb::Txn& txn) -> Status {
-    CTRD_RETURN_IF_ERROR(storage_->ensure_namespace(txn, ns_));
-    CTRD_ASSIGN_OR_RETURN(
-        bool added, txn.put_new(storage_->tables().images, keys::join(ns_, image.name), encode(record)));
-    if (!added) return errdefs::AlreadyExists("image " + quoted(image.name) + ": already exists");
-    return Status::Ok();
+  CTRD_RETURN_IF_ERROR(rows.create(image.name, record, [&] {
+    return errdefs::AlreadyExists("image " + quoted(image.name) + ": already exists");
   }));
-  storage_->notify_mutation(false);
   return from_record(image.name, std::move(record));
 }
 
 StatusOr<Image> Images::update(const Image& image, const std::vector<std::string>& fieldpaths) {
-  CTRD_RETURN_IF_ERROR(validate_bound_namespace(ns_));
+  CTRD_ASSIGN_OR_RETURN(auto rows, image_rows(*storage_, ns_));
   if (image.name.empty()) return errdefs::InvalidArgument("image name is required for update");
-  if (image.name.size() > keys::kMaxImageNameLength) return image_not_found(image.name);
-  ImageRecord record;
-  CTRD_RETURN_IF_ERROR(storage_->update([&](lmdb::Txn& txn) -> Status {
-    std::string key = keys::join(ns_, image.name);
-    CTRD_ASSIGN_OR_RETURN(auto stored, txn.get(storage_->tables().images, key));
-    if (!stored) return image_not_found(image.name);
-    CTRD_RETURN_IF_ERROR(decode(*stored, "image " + quoted(image.name), &record));
-    Image updated = from_record(image.name, std::move(record));
+  auto modify = [&](ImageRecord* record) -> Status {
+    Image updated = from_record(image.name, std::move(*record));
     CTRD_RETURN_IF_ERROR(apply_fieldpaths(image, fieldpaths, &updated));
     CTRD_RETURN_IF_ERROR(validate_image(updated));
     updated.updated_at = content::Clock::now();
-    record = to_record(updated);
-    return txn.put(storage_->tables().images, key, encode(record));
+    *record = to_record(updated);
+    return Status::Ok();
+  };
+  CTRD_ASSIGN_OR_RETURN(ImageRecord record, rows.update(image.name, modify, [&](const lmdb::Txn&) {
+    return image_not_found(image.name);
   }));
-  storage_->notify_mutation(false);
   return from_record(image.name, std::move(record));
 }
 
 Status Images::remove(std::string_view name) {
-  CTRD_RETURN_IF_ERROR(validate_bound_namespace(ns_));
-  if (name.empty() || name.size() > keys::kMaxImageNameLength) return image_not_found(name);
-  CTRD_RETURN_IF_ERROR(storage_->update([&](lmdb::Txn& txn) -> Status {
-    CTRD_ASSIGN_OR_RETURN(bool existed, txn.erase(storage_->tables().images, keys::join(ns_, name)));
-    return existed ? Status::Ok() : image_not_found(name);
-  }));
-  storage_->notify_mutation(true);
-  return Status::Ok();
+  CTRD_ASSIGN_OR_RETURN(auto rows, image_rows(*storage_, ns_));
+  return rows.remove(name, [&](const lmdb::Txn&) { return image_not_found(name); });
 }
 
 }  // namespace ctrd::metadata

@@ -2,6 +2,7 @@
 
 #include "filters/filters.h"
 #include "metadata/labels.h"
+#include "metadata/namespaced_table.h"
 #include "metadata/storage.h"
 
 namespace ctrd::metadata {
@@ -17,10 +18,18 @@ Status lease_not_found(std::string_view id) {
   return errdefs::NotFound("lease " + quoted(id) + ": not found");
 }
 
-// NotFound unless lease `id` exists in namespace `ns`, as `txn` sees it.
-Status require_lease(const Storage& storage, const lmdb::Txn& txn, std::string_view ns, std::string_view id) {
-  CTRD_ASSIGN_OR_RETURN(auto lease, txn.get(storage.tables().leases, keys::join(ns, id)));
-  return lease ? Status::Ok() : lease_not_found(id);
+// Rows keyed by lease id; ids are checked by validate_lease_id before any look-up.
+StatusOr<NamespacedTable<LeaseRecord>> lease_rows(const Storage& storage, std::string_view ns) {
+  return NamespacedTable<LeaseRecord>::open(
+      storage, storage.tables().leases, ns,
+      // Named by their row key ("<ns>/<id>" in the message), as they always have been.
+      {.describe = [ns = std::string(ns)](std::string_view id) { return keys::join(ns, id); }});
+}
+
+// NotFound unless lease `id` exists, as `txn` sees it.
+Status require_lease(const NamespacedTable<LeaseRecord>& rows, const lmdb::Txn& txn, std::string_view id) {
+  CTRD_ASSIGN_OR_RETURN(bool exists, rows.contains(txn, id));
+  return exists ? Status::Ok() : lease_not_found(id);
 }
 
 Status validate_lease_id(std::string_view id) {
@@ -78,27 +87,21 @@ filters::Adaptor adapt(const Lease& lease) {
 }  // namespace
 
 StatusOr<Lease> Leases::create(std::string_view id, const Labels& labels) {
-  CTRD_RETURN_IF_ERROR(validate_bound_namespace(ns_));
+  CTRD_ASSIGN_OR_RETURN(auto rows, lease_rows(*storage_, ns_));
   CTRD_RETURN_IF_ERROR(validate_lease_id(id));
   CTRD_RETURN_IF_ERROR(validate_labels(labels, "lease.Labels"));
   LeaseRecord record{content::Clock::now(), labels};
   drop_empty_labels(&record.labels);
-  CTRD_RETURN_IF_ERROR(storage_->update([&](lmdb::Txn& txn) -> Status {
-    CTRD_RETURN_IF_ERROR(storage_->ensure_namespace(txn, ns_));
-    CTRD_ASSIGN_OR_RETURN(bool created,
-                          txn.put_new(storage_->tables().leases, keys::join(ns_, id), encode(record)));
-    if (!created) return errdefs::AlreadyExists("lease " + quoted(id) + ": already exists");
-    return Status::Ok();
-  }));
-  storage_->notify_mutation(false);
+  CTRD_RETURN_IF_ERROR(rows.create(
+      id, record, [&] { return errdefs::AlreadyExists("lease " + quoted(id) + ": already exists"); }));
   return Lease{std::string(id), record.created_at, std::move(record.labels)};
 }
 
 Status Leases::remove(std::string_view id) {
-  CTRD_RETURN_IF_ERROR(validate_bound_namespace(ns_));
+  CTRD_ASSIGN_OR_RETURN(auto rows, lease_rows(*storage_, ns_));
   CTRD_RETURN_IF_ERROR(validate_lease_id(id));
   CTRD_RETURN_IF_ERROR(storage_->update([&](lmdb::Txn& txn) -> Status {
-    CTRD_ASSIGN_OR_RETURN(bool existed, txn.erase(storage_->tables().leases, keys::join(ns_, id)));
+    CTRD_ASSIGN_OR_RETURN(bool existed, rows.erase(txn, id));
     if (!existed) return lease_not_found(id);
     CTRD_RETURN_IF_ERROR(
         txn.erase_prefix(storage_->tables().lease_resources, keys::join(ns_, id, "")).status());
@@ -109,29 +112,18 @@ Status Leases::remove(std::string_view id) {
 }
 
 StatusOr<std::vector<Lease>> Leases::list(const std::vector<std::string>& filter_texts) {
-  CTRD_RETURN_IF_ERROR(validate_bound_namespace(ns_));
-  auto filter = filters::parse_all(filter_texts);
-  if (!filter.ok()) return errdefs::InvalidArgument(filter.status().message());
-  std::vector<Lease> out;
-  CTRD_RETURN_IF_ERROR(storage_->view([&](const lmdb::Txn& txn) -> Status {
-    std::string prefix = keys::namespace_prefix(ns_);
-    return txn.scan_prefix(
-        storage_->tables().leases, prefix, [&](std::string_view key, std::string_view value) {
-          LeaseRecord record;
-          CTRD_RETURN_IF_ERROR(decode(value, key, &record));
-          Lease lease{std::string(key.substr(prefix.size())), record.created_at, std::move(record.labels)};
-          if (filter->match(adapt(lease))) out.push_back(std::move(lease));
-          return Status::Ok();
-        });
-  }));
-  return out;
+  CTRD_ASSIGN_OR_RETURN(auto rows, lease_rows(*storage_, ns_));
+  auto to_lease = [](std::string_view id, LeaseRecord record) {
+    return Lease{std::string(id), record.created_at, std::move(record.labels)};
+  };
+  return rows.list(filter_texts, to_lease, adapt);
 }
 
 Status Leases::add_resource(std::string_view lease_id, const LeaseResource& resource) {
-  CTRD_RETURN_IF_ERROR(validate_bound_namespace(ns_));
+  CTRD_ASSIGN_OR_RETURN(auto rows, lease_rows(*storage_, ns_));
   CTRD_RETURN_IF_ERROR(validate_lease_id(lease_id));
   CTRD_RETURN_IF_ERROR(storage_->update([&](lmdb::Txn& txn) -> Status {
-    CTRD_RETURN_IF_ERROR(require_lease(*storage_, txn, ns_, lease_id));
+    CTRD_RETURN_IF_ERROR(require_lease(rows, txn, lease_id));
     // Checked after the lease, as containerd does: an unknown lease is NotFound
     // whatever the resource.
     CTRD_RETURN_IF_ERROR(validate_resource(resource));
@@ -143,10 +135,10 @@ Status Leases::add_resource(std::string_view lease_id, const LeaseResource& reso
 }
 
 Status Leases::delete_resource(std::string_view lease_id, const LeaseResource& resource) {
-  CTRD_RETURN_IF_ERROR(validate_bound_namespace(ns_));
+  CTRD_ASSIGN_OR_RETURN(auto rows, lease_rows(*storage_, ns_));
   CTRD_RETURN_IF_ERROR(validate_lease_id(lease_id));
   CTRD_RETURN_IF_ERROR(storage_->update([&](lmdb::Txn& txn) -> Status {
-    CTRD_RETURN_IF_ERROR(require_lease(*storage_, txn, ns_, lease_id));
+    CTRD_RETURN_IF_ERROR(require_lease(rows, txn, lease_id));
     CTRD_RETURN_IF_ERROR(validate_resource(resource));
     CTRD_RETURN_IF_ERROR(txn.remove(storage_->tables().lease_resources,
                                     keys::join(ns_, lease_id, resource.type, resource.id)));
@@ -157,11 +149,11 @@ Status Leases::delete_resource(std::string_view lease_id, const LeaseResource& r
 }
 
 StatusOr<std::vector<LeaseResource>> Leases::list_resources(std::string_view lease_id) {
-  CTRD_RETURN_IF_ERROR(validate_bound_namespace(ns_));
+  CTRD_ASSIGN_OR_RETURN(auto rows, lease_rows(*storage_, ns_));
   CTRD_RETURN_IF_ERROR(validate_lease_id(lease_id));
   std::vector<LeaseResource> out;
   CTRD_RETURN_IF_ERROR(storage_->view([&](const lmdb::Txn& txn) -> Status {
-    CTRD_RETURN_IF_ERROR(require_lease(*storage_, txn, ns_, lease_id));
+    CTRD_RETURN_IF_ERROR(require_lease(rows, txn, lease_id));
     std::string prefix = keys::join(ns_, lease_id, "");
     return txn.scan_prefix(
         storage_->tables().lease_resources, prefix, [&](std::string_view key, std::string_view) {

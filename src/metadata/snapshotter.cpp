@@ -7,6 +7,7 @@
 #include "log/log.h"
 #include "metadata/labels.h"
 #include "metadata/leases.h"
+#include "metadata/namespaced_table.h"
 #include "metadata/storage.h"
 
 namespace ctrd::metadata {
@@ -37,8 +38,17 @@ Status validate_key(std::string_view key, std::string_view what) {
   return Status::Ok();
 }
 
-// A key that cannot be valid names no snapshot.
-bool lookup_key_ok(std::string_view key) { return validate_key(key, "key").ok(); }
+using SnapshotRows = NamespacedTable<SnapshotRecord>;
+
+// The namespace's snapshots in snapshotter `snapshotter`, keyed by snapshot
+// key; a key that cannot be valid names no snapshot.
+StatusOr<SnapshotRows> snapshot_rows(const Storage& storage, std::string_view ns,
+                                     std::string_view snapshotter) {
+  return SnapshotRows::open(
+      storage, storage.tables().snapshots, ns, snapshotter,
+      {.describe = [](std::string_view key) { return "snapshot " + quoted(key); },
+       .may_exist = [](std::string_view key) { return validate_key(key, "key").ok(); }});
+}
 
 // The backend's view of a snapshot with the namespace's names, times and
 // labels laid over it (the namespace's labels win).
@@ -61,50 +71,34 @@ snapshots::Labels inherited_labels(const snapshots::Labels& labels) {
   return out;
 }
 
-std::string NamespacedSnapshotter::row_key(std::string_view key) const { return keys::join(ns_, name_, key); }
-
 StatusOr<std::string> NamespacedSnapshotter::resolve(std::string_view key) const {
-  CTRD_RETURN_IF_ERROR(validate_bound_namespace(ns_));
-  if (!lookup_key_ok(key)) return snapshot_not_found(key);
-  std::string backend_key;
-  CTRD_RETURN_IF_ERROR(storage_->view([&](const lmdb::Txn& txn) -> Status {
-    CTRD_ASSIGN_OR_RETURN(auto stored, txn.get(storage_->tables().snapshots, row_key(key)));
-    if (!stored) return snapshot_not_found(key);
-    SnapshotRecord record;
-    CTRD_RETURN_IF_ERROR(decode(*stored, "snapshot " + quoted(key), &record));
-    backend_key = std::move(record.backend_key);
-    return Status::Ok();
-  }));
-  return backend_key;
+  CTRD_ASSIGN_OR_RETURN(auto rows, snapshot_rows(*storage_, ns_, name_));
+  CTRD_ASSIGN_OR_RETURN(SnapshotRecord record, rows.get(key, [&] { return snapshot_not_found(key); }));
+  return std::move(record.backend_key);
 }
 
 StatusOr<snapshots::Info> NamespacedSnapshotter::stat(std::string_view key) {
-  CTRD_RETURN_IF_ERROR(validate_bound_namespace(ns_));
-  if (!lookup_key_ok(key)) return snapshot_not_found(key);
-  SnapshotRecord record;
-  CTRD_RETURN_IF_ERROR(storage_->view([&](const lmdb::Txn& txn) -> Status {
-    CTRD_ASSIGN_OR_RETURN(auto stored, txn.get(storage_->tables().snapshots, row_key(key)));
-    if (!stored) return snapshot_not_found(key);
-    return decode(*stored, "snapshot " + quoted(key), &record);
-  }));
+  CTRD_ASSIGN_OR_RETURN(auto rows, snapshot_rows(*storage_, ns_, name_));
+  CTRD_ASSIGN_OR_RETURN(SnapshotRecord record, rows.get(key, [&] { return snapshot_not_found(key); }));
   CTRD_ASSIGN_OR_RETURN(snapshots::Info info, backend_.snapshotter->stat(record.backend_key));
   return overlay(std::move(info), key, record);
 }
 
 StatusOr<snapshots::Info> NamespacedSnapshotter::update(const snapshots::Info& info,
                                                         const std::vector<std::string>& fieldpaths) {
-  CTRD_RETURN_IF_ERROR(validate_bound_namespace(ns_));
+  CTRD_ASSIGN_OR_RETURN(auto rows, snapshot_rows(*storage_, ns_, name_));
   if (info.name.empty()) return errdefs::InvalidArgument("snapshot name must not be empty");
-  if (!lookup_key_ok(info.name)) return snapshot_not_found(info.name);
+  if (!rows.may_exist(info.name)) return snapshot_not_found(info.name);
   std::shared_lock hold(backend_.lock);
   SnapshotRecord record;
   snapshots::Info backend_info;
   bool backend_updated = false;
+  // Not rows.update(): the backend is updated after the row is written, in the
+  // same transaction.
   Status s = storage_->update([&](lmdb::Txn& txn) -> Status {
-    std::string key = row_key(info.name);
-    CTRD_ASSIGN_OR_RETURN(auto stored, txn.get(storage_->tables().snapshots, key));
+    CTRD_ASSIGN_OR_RETURN(auto stored, rows.find(txn, info.name));
     if (!stored) return snapshot_not_found(info.name);
-    CTRD_RETURN_IF_ERROR(decode(*stored, "snapshot " + quoted(info.name), &record));
+    record = std::move(*stored);
     if (fieldpaths.empty()) record.labels = info.labels;
     for (const auto& path : fieldpaths) {
       if (!apply_label_path(path, info.labels, &record.labels)) {
@@ -115,7 +109,7 @@ StatusOr<snapshots::Info> NamespacedSnapshotter::update(const snapshots::Info& i
     drop_empty_labels(&record.labels);
     CTRD_RETURN_IF_ERROR(validate_labels(record.labels, "info.Labels"));
     record.updated_at = Clock::now();
-    CTRD_RETURN_IF_ERROR(txn.put(storage_->tables().snapshots, key, encode(record)));
+    CTRD_RETURN_IF_ERROR(rows.put(txn, info.name, record));
     // Inside the transaction, as containerd does, so the two stores rarely
     // disagree: a failing backend leaves the row unchanged.
     snapshots::Info inner;
@@ -161,7 +155,7 @@ StatusOr<std::vector<mount::Mount>> NamespacedSnapshotter::create(std::string_vi
                                                                   std::string_view parent,
                                                                   const snapshots::Labels& labels_in,
                                                                   bool readonly) {
-  CTRD_RETURN_IF_ERROR(validate_bound_namespace(ns_));
+  CTRD_ASSIGN_OR_RETURN(auto rows, snapshot_rows(*storage_, ns_, name_));
   CTRD_RETURN_IF_ERROR(validate_key(key_in, "key"));
   if (!parent.empty()) CTRD_RETURN_IF_ERROR(validate_key(parent, "parent"));
   CTRD_RETURN_IF_ERROR(validate_labels(labels_in, "info.Labels"));
@@ -184,19 +178,19 @@ StatusOr<std::vector<mount::Mount>> NamespacedSnapshotter::create(std::string_vi
   CTRD_RETURN_IF_ERROR(storage_->update([&](lmdb::Txn& txn) -> Status {
     CTRD_RETURN_IF_ERROR(storage_->ensure_namespace(txn, ns_));
     if (!target.empty()) {
-      CTRD_ASSIGN_OR_RETURN(auto existing, txn.get(tables.snapshots, row_key(target)));
-      if (existing) return errdefs::AlreadyExists("target snapshot " + quoted(target) + ": already exists");
+      CTRD_ASSIGN_OR_RETURN(bool target_exists, rows.contains(txn, target));
+      if (target_exists) {
+        return errdefs::AlreadyExists("target snapshot " + quoted(target) + ": already exists");
+      }
     }
-    CTRD_ASSIGN_OR_RETURN(auto existing, txn.get(tables.snapshots, row_key(key)));
-    if (existing) return errdefs::AlreadyExists("snapshot " + quoted(key) + ": already exists");
+    CTRD_ASSIGN_OR_RETURN(bool exists, rows.contains(txn, key));
+    if (exists) return errdefs::AlreadyExists("snapshot " + quoted(key) + ": already exists");
     if (!parent.empty()) {
-      CTRD_ASSIGN_OR_RETURN(auto stored, txn.get(tables.snapshots, row_key(parent)));
-      if (!stored) {
+      CTRD_ASSIGN_OR_RETURN(auto parent_record, rows.find(txn, parent));
+      if (!parent_record) {
         return errdefs::NotFound("parent snapshot " + std::string(parent) + " does not exist: not found");
       }
-      SnapshotRecord parent_record;
-      CTRD_RETURN_IF_ERROR(decode(*stored, "snapshot " + quoted(parent), &parent_record));
-      backend_parent = std::move(parent_record.backend_key);
+      backend_parent = std::move(parent_record->backend_key);
     }
     CTRD_ASSIGN_OR_RETURN(uint64_t sequence, storage_->next_snapshot_sequence(txn));
     record.backend_key = ns_ + "/" + std::to_string(sequence) + "/" + key;
@@ -244,20 +238,18 @@ StatusOr<std::vector<mount::Mount>> NamespacedSnapshotter::create(std::string_vi
     CTRD_RETURN_IF_ERROR(storage_->ensure_namespace(txn, ns_));
     CTRD_RETURN_IF_ERROR(
         storage_->hold_in_lease(txn, ns_, lease_, std::string(resource_type::kSnapshotsPrefix) + name_, key));
-    CTRD_ASSIGN_OR_RETURN(bool added, txn.put_new(tables.snapshots, row_key(key), encode(record)));
+    CTRD_ASSIGN_OR_RETURN(bool added, rows.insert(txn, key, record));
     if (!added) {
       if (result.ok()) result = errdefs::AlreadyExists("snapshot " + quoted(key) + ": already exists");
       return Status::Ok();
     }
     if (!parent.empty()) {
-      CTRD_ASSIGN_OR_RETURN(auto stored, txn.get(tables.snapshots, row_key(parent)));
-      if (!stored) {
+      CTRD_ASSIGN_OR_RETURN(auto parent_record, rows.find(txn, parent));
+      if (!parent_record) {
         return errdefs::NotFound("parent snapshot " + std::string(parent) + " does not exist: not found");
       }
-      SnapshotRecord parent_record;
-      CTRD_RETURN_IF_ERROR(decode(*stored, "snapshot " + quoted(parent), &parent_record));
       // A backend answering for a target may have another parent than asked.
-      if (parent_record.backend_key != backend_parent) {
+      if (parent_record->backend_key != backend_parent) {
         return errdefs::InvalidArgument("mismatched parent " + std::string(parent) + " from target " +
                                         target);
       }
@@ -281,7 +273,7 @@ StatusOr<std::vector<mount::Mount>> NamespacedSnapshotter::create(std::string_vi
 
 Status NamespacedSnapshotter::commit(std::string_view name, std::string_view key,
                                      const snapshots::Labels& labels_in) {
-  CTRD_RETURN_IF_ERROR(validate_bound_namespace(ns_));
+  CTRD_ASSIGN_OR_RETURN(auto rows, snapshot_rows(*storage_, ns_, name_));
   CTRD_RETURN_IF_ERROR(validate_key(name, "name"));
   CTRD_RETURN_IF_ERROR(validate_labels(labels_in, "info.Labels"));
   snapshots::Labels labels = labels_in;
@@ -290,37 +282,35 @@ Status NamespacedSnapshotter::commit(std::string_view name, std::string_view key
   std::shared_lock hold(backend_.lock);
   std::string committed_backend_key;
   Status s = storage_->update([&](lmdb::Txn& txn) -> Status {
-    CTRD_ASSIGN_OR_RETURN(auto exists, txn.get(tables.snapshots, row_key(name)));
+    CTRD_ASSIGN_OR_RETURN(bool exists, rows.contains(txn, name));
     if (exists) return errdefs::AlreadyExists("snapshot " + quoted(name) + ": already exists");
     std::string snapshots_type = std::string(resource_type::kSnapshotsPrefix) + name_;
     CTRD_RETURN_IF_ERROR(storage_->hold_in_lease(txn, ns_, lease_, snapshots_type, name));
-    std::optional<std::string_view> stored;
-    if (lookup_key_ok(key)) {
-      CTRD_ASSIGN_OR_RETURN(stored, txn.get(tables.snapshots, row_key(key)));
+    std::optional<SnapshotRecord> active;
+    if (rows.may_exist(key)) {
+      CTRD_ASSIGN_OR_RETURN(active, rows.find(txn, key));
     }
-    if (!stored) return snapshot_not_found(key);
-    SnapshotRecord active;
-    CTRD_RETURN_IF_ERROR(decode(*stored, "snapshot " + quoted(key), &active));
+    if (!active) return snapshot_not_found(key);
     CTRD_ASSIGN_OR_RETURN(uint64_t sequence, storage_->next_snapshot_sequence(txn));
     auto now = Clock::now();
-    SnapshotRecord committed{ns_ + "/" + std::to_string(sequence) + "/" + std::string(name), active.parent,
+    SnapshotRecord committed{ns_ + "/" + std::to_string(sequence) + "/" + std::string(name), active->parent,
                              now, now, labels};
-    if (!active.parent.empty()) {
-      CTRD_ASSIGN_OR_RETURN(auto parent, txn.get(tables.snapshots, row_key(active.parent)));
-      if (!parent) {
-        return errdefs::NotFound("parent snapshot " + active.parent + " does not exist: not found");
+    if (!active->parent.empty()) {
+      CTRD_ASSIGN_OR_RETURN(bool parent_exists, rows.contains(txn, active->parent));
+      if (!parent_exists) {
+        return errdefs::NotFound("parent snapshot " + active->parent + " does not exist: not found");
       }
-      CTRD_RETURN_IF_ERROR(txn.remove(tables.snapshot_children, keys::join(ns_, name_, active.parent, key)));
+      CTRD_RETURN_IF_ERROR(txn.remove(tables.snapshot_children, keys::join(ns_, name_, active->parent, key)));
       CTRD_RETURN_IF_ERROR(
-          txn.put(tables.snapshot_children, keys::join(ns_, name_, active.parent, name), ""));
+          txn.put(tables.snapshot_children, keys::join(ns_, name_, active->parent, name), ""));
     }
-    CTRD_RETURN_IF_ERROR(txn.put(tables.snapshots, row_key(name), encode(committed)));
-    CTRD_RETURN_IF_ERROR(txn.remove(tables.snapshots, row_key(key)));
+    CTRD_RETURN_IF_ERROR(rows.put(txn, name, committed));
+    CTRD_RETURN_IF_ERROR(rows.erase(txn, key).status());
     CTRD_RETURN_IF_ERROR(storage_->drop_from_lease(txn, ns_, lease_, snapshots_type, key));
     // Inside the transaction, as containerd does: a backend that refuses
     // leaves the active snapshot as it was.
-    if (Status c =
-            backend_.snapshotter->commit(committed.backend_key, active.backend_key, inherited_labels(labels));
+    if (Status c = backend_.snapshotter->commit(committed.backend_key, active->backend_key,
+                                                inherited_labels(labels));
         !c.ok()) {
       if (errdefs::IsNotFound(c)) {
         log::error("uncommittable snapshot: missing in backend, snapshot should be removed",
@@ -343,22 +333,20 @@ Status NamespacedSnapshotter::commit(std::string_view name, std::string_view key
 }
 
 Status NamespacedSnapshotter::remove(std::string_view key) {
-  CTRD_RETURN_IF_ERROR(validate_bound_namespace(ns_));
-  if (!lookup_key_ok(key)) return snapshot_not_found(key);
+  CTRD_ASSIGN_OR_RETURN(auto rows, snapshot_rows(*storage_, ns_, name_));
+  if (!rows.may_exist(key)) return snapshot_not_found(key);
   const Tables& tables = storage_->tables();
   std::shared_lock hold(backend_.lock);
   CTRD_RETURN_IF_ERROR(storage_->update([&](lmdb::Txn& txn) -> Status {
-    CTRD_ASSIGN_OR_RETURN(auto stored, txn.get(tables.snapshots, row_key(key)));
-    if (!stored) return snapshot_not_found(key);
-    SnapshotRecord record;
-    CTRD_RETURN_IF_ERROR(decode(*stored, "snapshot " + quoted(key), &record));
+    CTRD_ASSIGN_OR_RETURN(auto record, rows.find(txn, key));
+    if (!record) return snapshot_not_found(key);
     CTRD_ASSIGN_OR_RETURN(bool has_children,
                           txn.has_prefix(tables.snapshot_children, keys::join(ns_, name_, key, "")));
     if (has_children) return errdefs::FailedPrecondition("cannot remove snapshot with child");
-    if (!record.parent.empty()) {
-      CTRD_RETURN_IF_ERROR(txn.remove(tables.snapshot_children, keys::join(ns_, name_, record.parent, key)));
+    if (!record->parent.empty()) {
+      CTRD_RETURN_IF_ERROR(txn.remove(tables.snapshot_children, keys::join(ns_, name_, record->parent, key)));
     }
-    CTRD_RETURN_IF_ERROR(txn.remove(tables.snapshots, row_key(key)));
+    CTRD_RETURN_IF_ERROR(rows.erase(txn, key).status());
     return storage_->drop_from_lease(txn, ns_, lease_, std::string(resource_type::kSnapshotsPrefix) + name_,
                                      key);
   }));
@@ -368,23 +356,18 @@ Status NamespacedSnapshotter::remove(std::string_view key) {
 
 Status NamespacedSnapshotter::walk(const std::function<Status(const snapshots::Info&)>& fn,
                                    const std::vector<std::string>& filter_texts) {
-  CTRD_RETURN_IF_ERROR(validate_bound_namespace(ns_));
+  CTRD_ASSIGN_OR_RETURN(auto rows, snapshot_rows(*storage_, ns_, name_));
   auto filter = filters::parse_all(filter_texts);
   if (!filter.ok()) return errdefs::InvalidArgument(filter.status().message());
-  std::vector<std::pair<std::string, SnapshotRecord>> rows;
-  CTRD_RETURN_IF_ERROR(storage_->view([&](const lmdb::Txn& txn) -> Status {
-    std::string prefix = keys::join(ns_, name_, "");
-    return txn.scan_prefix(storage_->tables().snapshots, prefix,
-                           [&](std::string_view k, std::string_view value) {
-                             std::string_view key = k.substr(prefix.size());
-                             SnapshotRecord record;
-                             CTRD_RETURN_IF_ERROR(decode(value, "snapshot " + quoted(key), &record));
-                             rows.emplace_back(std::string(key), std::move(record));
-                             return Status::Ok();
-                           });
+  std::vector<std::pair<std::string, SnapshotRecord>> listed;
+  CTRD_RETURN_IF_ERROR(storage_->view([&](const lmdb::Txn& txn) {
+    return rows.scan(txn, [&](std::string_view key, SnapshotRecord record) {
+      listed.emplace_back(std::string(key), std::move(record));
+      return Status::Ok();
+    });
   }));
   // The backend and `fn` run outside the transaction.
-  for (const auto& [key, record] : rows) {
+  for (const auto& [key, record] : listed) {
     auto info = backend_.snapshotter->stat(record.backend_key);
     // Removed since the rows were read.
     if (!info.ok() && errdefs::IsNotFound(info.status())) continue;

@@ -55,7 +55,6 @@ class NamespacedSnapshotter final : public snapshots::Snapshotter {
                                                       const snapshots::Labels& labels, bool readonly);
   // The backend key of the namespace's `key`; NotFound when absent.
   errdefs::StatusOr<std::string> resolve(std::string_view key) const;
-  std::string row_key(std::string_view key) const;
 
   std::shared_ptr<Storage> storage_;
   std::string ns_;

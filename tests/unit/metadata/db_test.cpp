@@ -38,6 +38,25 @@ void force_schema_version(const std::string& dir, uint64_t version) {
   mdb_env_close(env);
 }
 
+// Overwrites the row `key` of table `table` with `value`, bypassing DB, as a
+// damaged file would hold it.
+void overwrite_row(const std::string& dir, const char* table, const std::string& key,
+                   const std::string& value) {
+  MDB_env* env = nullptr;
+  ASSERT_EQ(mdb_env_create(&env), 0);
+  ASSERT_EQ(mdb_env_set_maxdbs(env, 32), 0);
+  ASSERT_EQ(mdb_env_open(env, dir.c_str(), 0, 0600), 0);
+  MDB_txn* txn = nullptr;
+  ASSERT_EQ(mdb_txn_begin(env, nullptr, 0, &txn), 0);
+  MDB_dbi dbi = 0;
+  ASSERT_EQ(mdb_dbi_open(txn, table, 0, &dbi), 0);
+  MDB_val k{key.size(), const_cast<char*>(key.data())};
+  MDB_val v{value.size(), const_cast<char*>(value.data())};
+  ASSERT_EQ(mdb_put(txn, dbi, &k, &v, 0), 0);
+  ASSERT_EQ(mdb_txn_commit(txn), 0);
+  mdb_env_close(env);
+}
+
 uint64_t read_schema_version(const std::string& dir) {
   MDB_env* env = nullptr;
   mdb_env_create(&env);
@@ -186,6 +205,54 @@ TEST_F(MetadataTest, ReopenKeepsEverything) {
   ASSERT_TRUE((*writer)->write("56789").ok());
   ASSERT_TRUE((*writer)->commit(10, test_support::sha256("0123456789"), {}).ok());
   EXPECT_TRUE(store->info(test_support::sha256("0123456789")).ok());
+}
+
+TEST_F(MetadataTest, UndecodableRowsAreDataLossNamingTheRow) {
+  Image image{
+      "img", {}, {"application/vnd.oci.image.manifest.v1+json", test_support::sha256("m"), 1, {}}, {}, {}};
+  ASSERT_TRUE(db_->images("ns").create(image).ok());
+  Container container;
+  container.id = "c";
+  container.runtime.name = "io.containerd.runc.v2";
+  container.spec = {"types.containerd.io/opencontainers/runtime-spec/1/Spec", "{}"};
+  ASSERT_TRUE(db_->containers("ns").create(container).ok());
+  ASSERT_TRUE(db_->leases("ns").create("l", {}).ok());
+  ASSERT_TRUE(snapshots("ns")->prepare("k", "", {}).ok());
+  db_.reset();
+  // A varint cut short: no record's framing accepts it.
+  const std::string garbage = "\xff";
+  std::string sep(1, '\0');
+  overwrite_row(dir_.sub("metadata"), "images", "ns" + sep + "img", garbage);
+  overwrite_row(dir_.sub("metadata"), "containers", "ns" + sep + "c", garbage);
+  overwrite_row(dir_.sub("metadata"), "leases", "ns" + sep + "l", garbage);
+  overwrite_row(dir_.sub("metadata"), "snapshots", "ns" + sep + "fake" + sep + "k", garbage);
+  reopen();
+
+  auto expect_data_loss = [](const Status& s, const std::string& message) {
+    EXPECT_EQ(s.code(), Code::kDataLoss) << s.to_string();
+    EXPECT_EQ(s.message(), message);
+  };
+  expect_data_loss(db_->images("ns").get("img").status(), "corrupt metadata record for image \"img\"");
+  expect_data_loss(db_->images("ns").list().status(), "corrupt metadata record for image \"img\"");
+  expect_data_loss(db_->images("ns").update(image, {}).status(), "corrupt metadata record for image \"img\"");
+  expect_data_loss(db_->containers("ns").get("c").status(), "corrupt metadata record for container \"c\"");
+  expect_data_loss(db_->containers("ns").list().status(), "corrupt metadata record for container \"c\"");
+  expect_data_loss(db_->containers("ns").update(container, {}).status(),
+                   "corrupt metadata record for container \"c\"");
+  expect_data_loss(db_->leases("ns").list().status(), "corrupt metadata record for ns/l");
+  auto sn = snapshots("ns");
+  expect_data_loss(sn->stat("k").status(), "corrupt metadata record for snapshot \"k\"");
+  expect_data_loss(sn->mounts("k").status(), "corrupt metadata record for snapshot \"k\"");
+  snapshots::Info info;
+  info.name = "k";
+  expect_data_loss(sn->update(info, {}).status(), "corrupt metadata record for snapshot \"k\"");
+  expect_data_loss(sn->walk([](const snapshots::Info&) { return Status::Ok(); }, {}),
+                   "corrupt metadata record for snapshot \"k\"");
+  expect_data_loss(sn->remove("k"), "corrupt metadata record for snapshot \"k\"");
+  // Removing needs no decoding.
+  EXPECT_TRUE(db_->images("ns").remove("img").ok());
+  EXPECT_TRUE(db_->containers("ns").remove("c").ok());
+  EXPECT_TRUE(db_->leases("ns").remove("l").ok());
 }
 
 TEST_F(MetadataTest, ConcurrentReadersAndWriters) {
