@@ -1,10 +1,8 @@
 #include "daemon.h"
 
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -17,6 +15,7 @@
 #include <cstring>
 #include <fstream>
 #include <sstream>
+#include <system_error>
 #include <thread>
 
 extern char** environ;
@@ -54,31 +53,12 @@ Daemon::Daemon(const Target& t) {
       << "version = 2\nroot = \"" << (dir_ / "root").string() << "\"\nstate = \"" << (dir_ / "state").string()
       << "\"\n"
       << t.extra_config << "[grpc]\naddress = \"" << (dir_ / "s.sock").string() << "\"\n";
-  auto argv = t.argv(t.bin, dir_);
-  std::vector<char*> args;
-  for (auto& a : argv) args.push_back(a.data());
-  args.push_back(nullptr);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, (dir_ / "log").c_str(), O_WRONLY | O_CREAT, 0644);
-  posix_spawn_file_actions_adddup2(&fa, 1, 2);
-  // The bench blocks its stop signals for sigwait; the daemon must not inherit that.
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t none;
-  sigemptyset(&none);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
-  pid_t pid = -1;
-  started_at_ = Clock::now();
-  const int rc = posix_spawn(&pid, args[0], &fa, &attr, args.data(), environ);
-  posix_spawnattr_destroy(&attr);
-  posix_spawn_file_actions_destroy(&fa);
-  if (rc != 0) {
-    error_ = "cannot start " + t.bin + ": " + std::strerror(rc);
-    return;
+  // The bench blocks its stop signals for sigwait; DaemonProcess unblocks them in the daemon.
+  try {
+    process_.emplace(t.argv(t.bin, dir_), dir_ / "log");
+  } catch (const std::system_error& e) {
+    error_ = "cannot start " + t.bin + ": " + std::strerror(e.code().value());
   }
-  pid_ = pid;
 }
 
 Daemon::~Daemon() { shutdown(); }
@@ -87,7 +67,7 @@ void Daemon::shutdown() {
   std::lock_guard lock(mu_);
   if (shut_down_) return;
   shut_down_ = true;
-  if (pid_ > 0) stop();
+  if (process_) process_->stop(SIGTERM, std::chrono::seconds(20));
   if (!dir_.empty()) {
     std::error_code ec;
     fs::remove_all(dir_, ec);
@@ -110,34 +90,18 @@ bool Daemon::wait_ready() {
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(200));
     containerd::services::version::v1::VersionResponse resp;
     if (stub->Version(&ctx, google::protobuf::Empty(), &resp).ok()) return true;
-    // WNOWAIT: left for stop() to reap, so pid_ stays ours until then.
-    siginfo_t info{};
-    if (::waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
-        info.si_pid == pid_) {
+    bool exited = false;
+    {
+      std::lock_guard lock(mu_);
+      exited = !process_ || !process_->running();
+    }
+    if (exited) {
       error_ = "exited during start-up, see its log";
       return false;
     }
   }
   error_ = "did not answer Version within 60s";
   return false;
-}
-
-void Daemon::stop() {
-  ::kill(pid_, SIGTERM);
-  bool exited = false;
-  if (int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0)); fd >= 0) {
-    pollfd p{fd, POLLIN, 0};
-    exited = ::poll(&p, 1, 20000) > 0;
-    ::close(fd);
-  } else {
-    const auto deadline = Clock::now() + std::chrono::seconds(20);
-    while (!exited && Clock::now() < deadline) {
-      exited = ::waitpid(pid_, nullptr, WNOHANG) == pid_;
-      if (!exited) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-  }
-  if (!exited) ::kill(pid_, SIGKILL);
-  ::waitpid(pid_, nullptr, 0);  // ECHILD if the loop above reaped it already
 }
 
 double median(std::vector<double> v) {

@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "support/daemon_process.h"
+
 namespace ctrd::bench {
 
 struct Target {
@@ -35,23 +37,27 @@ class Daemon {
   // Stops the daemon and removes its root, once; safe from another thread.
   void shutdown();
 
-  pid_t pid() const { return pid_; }
+  // -1 when it could not be started.
+  pid_t pid() const { return process_ ? process_->pid() : -1; }
   const std::string& error() const { return error_; }
   std::string socket_path() const { return (dir_ / "s.sock").string(); }
   std::string address() const { return "unix:" + socket_path(); }
   // When the daemon was exec'd.
-  std::chrono::steady_clock::time_point started_at() const { return started_at_; }
+  std::chrono::steady_clock::time_point started_at() const {
+    return process_ ? process_->started_at() : std::chrono::steady_clock::time_point{};
+  }
 
   // Polls Version until the daemon answers; false after 60 s or an early exit.
   bool wait_ready();
 
  private:
-  void stop();
-
   std::filesystem::path dir_;
-  pid_t pid_ = -1;
+  // Kept until destruction, even once stopped: pid() may be read from
+  // another thread while shutdown() runs.
+  std::optional<testing::DaemonProcess> process_;
   std::string error_;
-  std::chrono::steady_clock::time_point started_at_;
+  // Guards process_'s state between shutdown() (possibly on the signal
+  // thread) and wait_ready().
   std::mutex mu_;
   bool shut_down_ = false;
 };

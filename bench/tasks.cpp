@@ -6,14 +6,15 @@
 //        median wall time of one run, as a user sees it.
 // burst: --burst containers started at once by 10 client threads
 //        (`ctr run -d ... sleep 1000`): wall time until all run, then the
-//        daemon's resident memory with them running, and its CPU time over
-//        both phases. Shims and runc are the same for both daemons, so the
+//        daemon's resident memory and thread count with them running, and
+//        its CPU time over both phases. Shims and runc are the same for both daemons, so the
 //        differences are the daemons' own.
 // Usage: bench_tasks [--rounds N] [--runs N] [--burst N] [--only ctrd|containerd]
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <string>
 #include <thread>
@@ -35,7 +36,17 @@ struct Sample {
   double burst_s = 0;
   double rss_mib = 0;
   double cpu_s = 0;
+  double threads = 0;
 };
+
+// The process's thread count, from /proc/<pid>/status; 0 when unreadable.
+double thread_count(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(in, line);) {
+    if (line.starts_with("Threads:")) return std::stod(line.substr(8));
+  }
+  return 0;
+}
 
 int ctr(bench::Daemon& d, std::vector<std::string> args) {
   std::vector<std::string> argv{"ctr", "-a", d.socket_path(), "-n", kNamespace};
@@ -89,6 +100,7 @@ std::optional<Sample> measure(bench::Daemon& d, const fs::path& image, int runs,
   for (auto& t : clients) t.join();
   s.burst_s = std::chrono::duration<double>(Clock::now() - start).count();
   s.rss_mib = bench::rss_mib(d.pid());
+  s.threads = thread_count(d.pid());
   auto after = bench::cpu_seconds(d.pid());
   remove_all(d, burst);
   if (failed > 0 || !before || !after) {
@@ -138,7 +150,7 @@ int main(int argc, char** argv) {
   }
 
   std::vector<std::vector<double>> run_ms(targets.size()), burst_s(targets.size()), rss(targets.size()),
-      cpu(targets.size());
+      cpu(targets.size()), threads(targets.size());
   for (int r = 0; r < rounds; ++r) {
     for (size_t t = 0; t < targets.size(); ++t) {
       bench::Daemon d(targets[t]);
@@ -155,19 +167,23 @@ int main(int argc, char** argv) {
       }
       std::fprintf(
           stderr,
-          "round %d %-11s run --rm %6.1f ms, burst of %d %5.2f s, RSS %5.1f MiB, daemon CPU %5.2f s\n", r + 1,
-          targets[t].name.c_str(), s->run_ms, burst, s->burst_s, s->rss_mib, s->cpu_s);
+          "round %d %-11s run --rm %6.1f ms, burst of %d %5.2f s, RSS %5.1f MiB, %3.0f threads, daemon CPU "
+          "%5.2f s\n",
+          r + 1, targets[t].name.c_str(), s->run_ms, burst, s->burst_s, s->rss_mib, s->threads, s->cpu_s);
       run_ms[t].push_back(s->run_ms);
       burst_s[t].push_back(s->burst_s);
       rss[t].push_back(s->rss_mib);
       cpu[t].push_back(s->cpu_s);
+      threads[t].push_back(s->threads);
     }
   }
-  std::printf("%-12s %14s %12s %14s %14s   (medians of %d rounds, A B A B; burst of %d by 10 clients)\n",
-              "daemon", "run --rm (ms)", "burst (s)", "RSS (MiB)", "daemon CPU (s)", rounds, burst);
+  std::printf("%-12s %14s %12s %14s %10s %14s   (medians of %d rounds, A B A B; burst of %d by 10 clients)\n",
+              "daemon", "run --rm (ms)", "burst (s)", "RSS (MiB)", "threads", "daemon CPU (s)", rounds,
+              burst);
   for (size_t t = 0; t < targets.size(); ++t) {
-    std::printf("%-12s %14.1f %12.2f %14.1f %14.2f\n", targets[t].name.c_str(), bench::median(run_ms[t]),
-                bench::median(burst_s[t]), bench::median(rss[t]), bench::median(cpu[t]));
+    std::printf("%-12s %14.1f %12.2f %14.1f %10.0f %14.2f\n", targets[t].name.c_str(),
+                bench::median(run_ms[t]), bench::median(burst_s[t]), bench::median(rss[t]),
+                bench::median(threads[t]), bench::median(cpu[t]));
   }
   for (size_t t = 1; t < targets.size(); ++t) {
     std::printf("ctrd / %-10s run %.3f  burst %.3f  RSS %.3f  CPU %.3f\n", targets[t].name.c_str(),

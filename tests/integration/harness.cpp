@@ -8,25 +8,18 @@
 #include <algorithm>
 #include <sstream>
 
-#include <fcntl.h>
 #include <openssl/evp.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/inotify.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <github.com/containerd/containerd/api/services/version/v1/version.grpc.pb.h>
 
 #include <cstdlib>
-#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
-
-extern char** environ;
 
 namespace ctrd::testing {
 namespace {
@@ -38,80 +31,7 @@ std::string read_file(const std::filesystem::path& p) {
   return ss.str();
 }
 
-int pidfd_open(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
-
-pid_t spawn(const std::vector<std::string>& argv, const std::string& out_path, const std::string& err_path,
-            const std::string& in_path) {
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, in_path.empty() ? "/dev/null" : in_path.c_str(), O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (err_path == out_path) {
-    posix_spawn_file_actions_adddup2(&actions, 1, 2);
-  } else {
-    posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  }
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t none;
-  sigemptyset(&none);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  pid_t pid = -1;
-  int rc = posix_spawn(&pid, args[0], &actions, &attr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attr);
-  if (rc != 0) throw std::runtime_error("spawn " + argv[0] + ": " + std::strerror(rc));
-  return pid;
-}
-
-int decode_status(int status) {
-  if (WIFEXITED(status)) return WEXITSTATUS(status);
-  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-  return -1;
-}
-
 }  // namespace
-
-Process::Process(const std::vector<std::string>& argv, const std::string& log_path) {
-  pid_ = spawn(argv, log_path, log_path, "");
-  pidfd_ = pidfd_open(pid_);
-}
-
-Process::~Process() {
-  if (running()) {
-    ::kill(pid_, SIGKILL);
-    wait(std::chrono::seconds(30));
-  }
-  if (pidfd_ >= 0) ::close(pidfd_);
-}
-
-bool Process::running() {
-  if (status_) return false;
-  int st = 0;
-  pid_t r = ::waitpid(pid_, &st, WNOHANG);
-  if (r == pid_) {
-    status_ = decode_status(st);
-    return false;
-  }
-  return r == 0;
-}
-
-void Process::signal(int sig) {
-  if (running()) ::kill(pid_, sig);
-}
-
-std::optional<int> Process::wait(std::chrono::milliseconds timeout) {
-  if (status_) return status_;
-  pollfd p{pidfd_, POLLIN, 0};
-  if (::poll(&p, 1, static_cast<int>(timeout.count())) <= 0) return std::nullopt;
-  int st = 0;
-  if (::waitpid(pid_, &st, 0) == pid_) status_ = decode_status(st);
-  return status_;
-}
 
 RunResult run(const std::vector<std::string>& argv, std::chrono::milliseconds timeout,
               const std::string& stdin_file) {
@@ -119,14 +39,13 @@ RunResult run(const std::vector<std::string>& argv, std::chrono::milliseconds ti
   const std::string out = (tmp.path() / "out").string();
   const std::string err = (tmp.path() / "err").string();
   RunResult result;
-  pid_t pid = spawn(argv, out, err, stdin_file);
-  int fd = pidfd_open(pid);
-  pollfd p{fd, POLLIN, 0};
-  if (::poll(&p, 1, static_cast<int>(timeout.count())) <= 0) ::kill(pid, SIGKILL);
-  int st = 0;
-  ::waitpid(pid, &st, 0);
-  ::close(fd);
-  result.exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  {
+    DaemonProcess command(
+        {.argv = argv, .log = out, .err_log = err, .input = stdin_file.empty() ? "/dev/null" : stdin_file});
+    auto code = command.wait(timeout);
+    if (!code) code = command.stop(SIGKILL, std::chrono::seconds(30));
+    result.exit_code = code && !command.killed_by_signal() ? *code : -1;
+  }
   result.out = read_file(out);
   result.err = read_file(err);
   return result;

@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "support/daemon_process.h"
 #include "support/temp_dir.h"
 
 namespace ctrd::testing {
@@ -45,26 +46,10 @@ RunResult run(const std::vector<std::string>& argv,
               std::chrono::milliseconds timeout = std::chrono::seconds(60),
               const std::string& stdin_file = "");
 
-// A child process; killed with SIGKILL and reaped on destruction if still running.
-class Process {
- public:
-  Process(const std::vector<std::string>& argv, const std::string& log_path);
-  ~Process();
-  Process(const Process&) = delete;
-  Process& operator=(const Process&) = delete;
-
-  pid_t pid() const { return pid_; }
-  bool running();
-  void signal(int sig);
-  // Waits up to `timeout` for exit; returns the exit code (128+signal when
-  // killed by one), or nullopt on timeout.
-  std::optional<int> wait(std::chrono::milliseconds timeout);
-
- private:
-  pid_t pid_ = -1;
-  int pidfd_ = -1;
-  std::optional<int> status_;
-};
+// A child process with stdout and stderr in one log: ctrd itself, or a client
+// such as `ctr events` beside it; killed with SIGKILL and reaped on destruction
+// if still running.
+using Process = DaemonProcess;
 
 struct DaemonOptions {
   std::string config;  // TOML written to <tmp>/config.toml and passed with --config

@@ -27,6 +27,12 @@ TempDir::~TempDir() {
   std::filesystem::remove_all(path_, ec);
 }
 
+std::string TempDir::mkdir(std::string_view name) const {
+  std::string dir = sub(name);
+  std::filesystem::create_directories(dir);
+  return dir;
+}
+
 std::filesystem::path trusted_temp_parent() { return "/run"; }
 
 std::vector<std::string> mounts_below(const std::filesystem::path& dir) {

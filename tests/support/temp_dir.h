@@ -27,6 +27,8 @@ class TempDir {
   // path() as a string, and a name below it.
   std::string str() const { return path_.string(); }
   std::string sub(std::string_view name) const { return (path_ / name).string(); }
+  // sub(name), created with any missing parents, for tests that need it to exist.
+  std::string mkdir(std::string_view name) const;
 
  private:
   std::filesystem::path path_;

@@ -11,12 +11,13 @@
 #include <string>
 
 #include "scratch.h"
+#include "support/temp_dir.h"
 
 namespace ctrd::os::fs {
 namespace {
 
+using ctrd::testing::TempDir;
 using snapshots::testing::read_file;
-using snapshots::testing::ScratchDir;
 using snapshots::testing::write_file;
 
 struct stat lstat_of(const std::string& path) {
@@ -32,9 +33,9 @@ void set_mtime(const std::string& path, time_t sec) {
 
 TEST(FsTest, CopyTreeKeepsEverythingALayerCarries) {
   if (::geteuid() != 0) GTEST_SKIP() << "chown and mknod need root";
-  ScratchDir dir;
-  const std::string src = dir.sub("src");
-  const std::string dst = dir.sub("dst");
+  TempDir dir;
+  const std::string src = dir.mkdir("src");
+  const std::string dst = dir.mkdir("dst");
   ASSERT_EQ(::chmod(src.c_str(), 0751), 0);
   std::filesystem::create_directories(src + "/sub/deeper");
   write_file(src + "/sub/deeper/file", std::string(100000, 'x'));
@@ -75,8 +76,8 @@ TEST(FsTest, CopyTreeKeepsEverythingALayerCarries) {
 }
 
 TEST(FsTest, DiskUsageCountsEachInodeOnce) {
-  ScratchDir dir;
-  const std::string root = dir.sub("root");
+  TempDir dir;
+  const std::string root = dir.mkdir("root");
   auto empty = disk_usage(root);
   ASSERT_TRUE(empty.ok());
   EXPECT_EQ(empty->inodes, 1) << "the directory itself";
@@ -94,8 +95,8 @@ TEST(FsTest, DiskUsageCountsEachInodeOnce) {
 }
 
 TEST(FsTest, RemoveTree) {
-  ScratchDir dir;
-  const std::string root = dir.sub("gone");
+  TempDir dir;
+  const std::string root = dir.mkdir("gone");
   std::filesystem::create_directories(root + "/a/b");
   write_file(root + "/a/b/f", "x");
   ASSERT_EQ(::symlink("/", (root + "/escape").c_str()), 0);

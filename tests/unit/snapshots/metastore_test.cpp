@@ -7,19 +7,18 @@
 #include <string>
 #include <vector>
 
-#include "scratch.h"
+#include "support/temp_dir.h"
 
 namespace ctrd::snapshots {
 namespace {
 
+using ctrd::testing::TempDir;
 using errdefs::Code;
-using testing::ScratchDir;
 
 class MetastoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_FALSE(dir_.path().empty());
-    auto ms = Metastore::open(dir_.path() + "/db");
+    auto ms = Metastore::open(dir_.sub("db"));
     ASSERT_TRUE(ms.ok()) << ms.status().to_string();
     ms_ = std::move(*ms);
   }
@@ -36,7 +35,7 @@ class MetastoreTest : public ::testing::Test {
     return names;
   }
 
-  ScratchDir dir_;
+  TempDir dir_;
   std::unique_ptr<Metastore> ms_;
 };
 
@@ -200,10 +199,10 @@ TEST_F(MetastoreTest, IdsAndPersistence) {
   ASSERT_TRUE(ids.ok());
   EXPECT_EQ(*ids, (std::set<uint64_t>{b->id}));
 
-  EXPECT_EQ(Metastore::open(dir_.path() + "/db").status().code(), Code::kFailedPrecondition)
+  EXPECT_EQ(Metastore::open(dir_.sub("db")).status().code(), Code::kFailedPrecondition)
       << "one open store per directory per process";
   ms_.reset();
-  auto reopened = Metastore::open(dir_.path() + "/db");
+  auto reopened = Metastore::open(dir_.sub("db"));
   ASSERT_TRUE(reopened.ok()) << reopened.status().to_string();
   EXPECT_TRUE((*reopened)->stat("b").ok());
   auto c = (*reopened)->create(Kind::kActive, "c", "", {});

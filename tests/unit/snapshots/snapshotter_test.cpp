@@ -17,14 +17,14 @@
 #include "scratch.h"
 #include "snapshots/native/native.h"
 #include "snapshots/overlay/overlay.h"
+#include "support/temp_dir.h"
 
 namespace ctrd::snapshots {
 namespace {
 
+using ctrd::testing::TempDir;
 using errdefs::Code;
-using testing::is_mounted;
 using testing::read_file;
-using testing::ScratchDir;
 using testing::write_file;
 namespace stdfs = std::filesystem;
 
@@ -77,10 +77,9 @@ class SnapshotterTest : public ::testing::Test {
  protected:
   void SetUp() override {
     if (::geteuid() != 0) GTEST_SKIP() << "snapshotters mount: needs root";
-    ASSERT_FALSE(dir_.path().empty());
     // A tmpfs of our own: overlayfs needs an upper-dir capable filesystem,
     // and it keeps the tests independent of what /tmp is.
-    backing_ = dir_.sub("backing");
+    backing_ = dir_.mkdir("backing");
     ASSERT_TRUE(
         mount::mount_all({{.type = "tmpfs", .source = "tmpfs", .target = "", .options = {}}}, backing_).ok());
     root_ = backing_ + "/root";
@@ -100,7 +99,7 @@ class SnapshotterTest : public ::testing::Test {
     snapshotter_ = std::move(*s);
   }
 
-  std::string mount_point(const std::string& name) { return dir_.path() + "/mnt/" + name; }
+  std::string mount_point(const std::string& name) { return dir_.str() + "/mnt/" + name; }
 
   // Prepares `key` on `parent`, writes `files` into it and commits it as `name`.
   void make_layer(const std::string& name, const std::string& key, const std::string& parent,
@@ -121,7 +120,7 @@ class SnapshotterTest : public ::testing::Test {
     return n;
   }
 
-  ScratchDir dir_;
+  TempDir dir_;
   std::string backing_;
   std::string root_;
   std::shared_ptr<DirSnapshotter> snapshotter_;
@@ -310,8 +309,8 @@ TYPED_TEST(SnapshotterTest, UpdateAndWalk) {
 
 TEST(OverlaySnapshotter, MountShapes) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root";
-  ScratchDir dir;
-  std::string backing = dir.sub("backing");
+  TempDir dir;
+  std::string backing = dir.mkdir("backing");
   ASSERT_TRUE(
       mount::mount_all({{.type = "tmpfs", .source = "tmpfs", .target = "", .options = {}}}, backing).ok());
   struct Unmount {
@@ -359,8 +358,8 @@ TEST(OverlaySnapshotter, MountShapes) {
 
 TEST(OverlaySnapshotter, CheckSupportedSucceedsOnTmpfsAndCleansUp) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root";
-  ScratchDir dir;
-  std::string backing = dir.sub("backing");
+  TempDir dir;
+  std::string backing = dir.mkdir("backing");
   ASSERT_TRUE(
       mount::mount_all({{.type = "tmpfs", .source = "tmpfs", .target = "", .options = {}}}, backing).ok());
   errdefs::Status s = overlay::check_supported(backing);
