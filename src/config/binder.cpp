@@ -133,6 +133,25 @@ class Decoder final : public Binder {
     bind_fields(nested);
     nested.collect_unknown();
   }
+  void section_map(std::string_view key, const std::function<std::vector<std::string>()>& /*held*/,
+                   const std::function<void(const std::string& name, Binder&)>& bind_entry) override {
+    auto* n = find(key);
+    if (n == nullptr) return;
+    const auto* tbl = n->as_table();
+    if (tbl == nullptr) return wrong_type(key, *n, "table");
+    const std::string path = join_path(path_, key);
+    for (const auto& [name, entry] : *tbl) {
+      const auto* entry_table = entry.as_table();
+      if (entry_table == nullptr) {
+        fail(InvalidArgument(join_path(path, name.str()) + ": expected table, got " +
+                             std::string(node_type_name(entry))));
+        return;
+      }
+      Decoder nested(*entry_table, join_path(path, name.str()), report_);
+      bind_entry(std::string(name.str()), nested);
+      nested.collect_unknown();
+    }
+  }
 
   void collect_unknown() {
     for (const auto& [k, v] : table_) {
@@ -210,6 +229,17 @@ class Encoder final : public Binder {
     toml::table tbl;
     Encoder nested(tbl);
     bind_fields(nested);
+    out_.insert_or_assign(key, std::move(tbl));
+  }
+  void section_map(std::string_view key, const std::function<std::vector<std::string>()>& held,
+                   const std::function<void(const std::string& name, Binder&)>& bind_entry) override {
+    toml::table tbl;
+    for (const std::string& name : held()) {
+      toml::table entry;
+      Encoder nested(entry);
+      bind_entry(name, nested);
+      tbl.insert_or_assign(name, std::move(entry));
+    }
     out_.insert_or_assign(key, std::move(tbl));
   }
 

@@ -54,9 +54,26 @@ class Binder {
   // A nested table; `bind_fields` binds its fields.
   virtual void section(std::string_view key, const std::function<void(Binder&)>& bind_fields) = 0;
 
+  // A table of tables keyed by name, e.g. [x.runtimes.<name>]. Decoding binds
+  // every name the table holds (each entry starts from the value already held
+  // under that name, else a default one); encoding binds every name `held` lists.
+  virtual void section_map(std::string_view key, const std::function<std::vector<std::string>()>& held,
+                           const std::function<void(const std::string& name, Binder&)>& bind_entry) = 0;
+
   template <typename T>
   void section(std::string_view key, T& value) {
     section(key, [&value](Binder& b) { value.bind(b); });
+  }
+  template <typename T>
+  void section_map(std::string_view key, std::map<std::string, T>& value) {
+    section_map(
+        key,
+        [&value] {
+          std::vector<std::string> names;
+          for (const auto& [name, entry] : value) names.push_back(name);
+          return names;
+        },
+        [&value](const std::string& name, Binder& b) { value[name].bind(b); });
   }
 };
 

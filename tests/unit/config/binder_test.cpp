@@ -119,6 +119,39 @@ TEST(Binder, EncodeRoundTrips) {
   EXPECT_EQ(back.labels.at("a.b"), "c");
 }
 
+struct Runtimes {
+  std::map<std::string, Inner> runtimes{{"runc", Inner{.address = "/run/runc.sock", .uid = 0}}};
+  void bind(Binder& b) { b.section_map("runtimes", runtimes); }
+};
+
+TEST(Binder, SectionMapsMergeNamedTablesIntoTheDefaults) {
+  Runtimes r;
+  auto t = parse(R"(
+[runtimes.runc]
+uid = 5
+[runtimes."io.x"]
+address = "/run/x"
+extra = 1
+)");
+  auto report = decode_into(t, "plugins.\"cri\"", r);
+  ASSERT_TRUE(report.error.ok()) << report.error.message();
+  ASSERT_EQ(r.runtimes.size(), 2u);
+  // A default entry keeps what the file does not set.
+  EXPECT_EQ(r.runtimes["runc"].address, "/run/runc.sock");
+  EXPECT_EQ(r.runtimes["runc"].uid, 5u);
+  EXPECT_EQ(r.runtimes["io.x"].address, "/run/x");
+  EXPECT_EQ(report.unknown_keys, std::vector<std::string>{"plugins.\"cri\".runtimes.\"io.x\".extra"});
+
+  auto bad = parse("runtimes = { runc = 1 }");
+  Runtimes b;
+  auto failed = decode_into(bad, "", b);
+  EXPECT_EQ(failed.error.message(), "runtimes.runc: expected table, got integer");
+
+  auto encoded = encode_from(r);
+  EXPECT_EQ(encoded->at_path("runtimes.runc.uid").value<int64_t>(), 5);
+  EXPECT_EQ((*(*encoded)["runtimes"].as_table())["io.x"]["address"].value<std::string>(), "/run/x");
+}
+
 TEST(Duration, ParsesGoSyntax) {
   EXPECT_EQ(*parse_duration("0"), 0ns);
   EXPECT_EQ(*parse_duration("250ms"), 250ms);
