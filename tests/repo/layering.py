@@ -25,7 +25,7 @@ LAYERS = [
     ["services/containers", "services/content", "services/diff", "services/events", "services/healthcheck",
      "services/images", "services/introspection", "services/leases", "services/namespaces",
      "services/snapshots", "services/tasks", "services/version"],
-    ["restart"],
+    ["restart", "cri"],
     ["cmd/ctrd"],
 ]
 
@@ -75,6 +75,7 @@ MAY_USE = {
     "services/tasks": "errdefs filters log metadata monitor os plugin protobuf runtime server services",
     "services/version": "plugin server version services",
     "restart": "config errdefs log metadata plugin services/tasks",
+    "cri": "config errdefs log os plugin server version",
     "cmd/ctrd": "*",
 }
 

@@ -1,6 +1,7 @@
 #include "cmd/ctrd/builtins.h"
 
 #include "content/local/plugin.h"
+#include "cri/plugin.h"
 #include "diff/walking.h"
 #include "events/plugin.h"
 #include "gc/scheduler.h"
@@ -51,6 +52,7 @@ void register_builtins(plugin::Registry& registry) {
   services::events::register_plugin(registry);
   services::version::register_plugin(registry);
   services::healthcheck::register_plugin(registry);
+  cri::register_plugin(registry);
 }
 
 errdefs::Status register_config_plugins(plugin::Registry& registry, const config::ServerConfig& config) {

@@ -1,0 +1,122 @@
+#include "cri/cri_service.h"
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "log/log.h"
+#include "os/dirs.h"
+#include "version/version.h"
+
+namespace ctrd::cri {
+namespace {
+
+// The CRI's own protocol version, which kubelets read as "the kube API
+// version" (containerd answers the same).
+constexpr std::string_view kKubeApiVersion = "0.1.0";
+// The file UpdateRuntimeConfig writes, named as containerd names it.
+constexpr std::string_view kTemplatedConfigName = "10-containerd-net.conflist";
+
+std::vector<std::string> split_cidrs(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream in(text);
+  for (std::string part; std::getline(in, part, ',');) {
+    part.erase(0, part.find_first_not_of(' '));
+    part.erase(part.find_last_not_of(' ') + 1);
+    if (!part.empty()) out.push_back(part);
+  }
+  return out;
+}
+
+}  // namespace
+
+RuntimeVersion CriService::version() const {
+  return RuntimeVersion{.version = std::string(kKubeApiVersion),
+                        .runtime_name = "ctrd",
+                        .runtime_version = std::string(ctrd::version::kVersion),
+                        .runtime_api_version = "v1"};
+}
+
+errdefs::StatusOr<std::vector<NetworkConfig>> CriService::reload_network() {
+  auto loaded = load_network_configs(config_.cni.conf_dir, config_.cni.max_conf_num);
+  std::lock_guard lock(mu_);
+  if (loaded.ok()) {
+    networks_ = *loaded;
+  } else {
+    networks_.clear();
+  }
+  return loaded;
+}
+
+RuntimeStatus CriService::status(bool verbose) {
+  RuntimeStatus out;
+  out.conditions.push_back(Condition{.type = "RuntimeReady", .status = true, .reason = "", .message = ""});
+  auto networks = reload_network();
+  if (networks.ok()) {
+    out.conditions.push_back(Condition{.type = "NetworkReady", .status = true, .reason = "", .message = ""});
+  } else {
+    out.conditions.push_back(
+        Condition{.type = "NetworkReady",
+                  .status = false,
+                  .reason = "NetworkPluginNotReady",
+                  .message = "Network plugin returns error: " + networks.status().message()});
+  }
+  if (verbose) {
+    nlohmann::json cni{{"pluginDirs", nlohmann::json::array({config_.cni.bin_dir})},
+                       {"networks", nlohmann::json::array()}};
+    if (networks.ok()) {
+      for (const auto& n : *networks)
+        cni["networks"].push_back(
+            {{"name", n.name}, {"file", n.file}, {"config", nlohmann::json::parse(n.conflist)}});
+    }
+    out.info["cniconfig"] = cni.dump();
+    nlohmann::json config{{"sandboxImage", config_.sandbox_image},
+                          {"snapshotter", config_.containerd.snapshotter},
+                          {"defaultRuntimeName", config_.containerd.default_runtime_name},
+                          {"streamServerAddress", config_.stream_server_address},
+                          {"streamServerPort", config_.stream_server_port},
+                          {"restrictOOMScoreAdj", config_.restrict_oom_score_adj},
+                          {"netnsMountsUnderStateDir", config_.netns_mounts_under_state_dir},
+                          {"maxContainerLogSize", config_.max_container_log_line_size},
+                          {"cni", {{"binDir", config_.cni.bin_dir}, {"confDir", config_.cni.conf_dir}}}};
+    std::lock_guard lock(mu_);
+    if (!pod_cidr_.empty()) config["podCIDR"] = pod_cidr_;
+    out.info["config"] = config.dump();
+  }
+  return out;
+}
+
+errdefs::Status CriService::update_runtime_config(const std::string& pod_cidr) {
+  const std::vector<std::string> cidrs = split_cidrs(pod_cidr);
+  {
+    std::lock_guard lock(mu_);
+    pod_cidr_ = pod_cidr;
+  }
+  if (cidrs.empty() || config_.cni.conf_template.empty()) return errdefs::Status::Ok();
+  if (reload_network().ok()) {
+    log::info("network is ready: not generating a CNI config from the template",
+              {{"conf_dir", config_.cni.conf_dir}});
+    return errdefs::Status::Ok();
+  }
+  std::ifstream in(config_.cni.conf_template);
+  if (!in) return errdefs::NotFound("cni template " + config_.cni.conf_template + " cannot be read");
+  std::stringstream text;
+  text << in.rdbuf();
+  CTRD_ASSIGN_OR_RETURN(std::string rendered, render_cni_template(text.str(), template_data_for(cidrs)));
+  CTRD_RETURN_IF_ERROR(os::ensure_dir(config_.cni.conf_dir, 0755));
+  const std::string path = config_.cni.conf_dir + "/" + std::string(kTemplatedConfigName);
+  const std::string temp = path + ".tmp";
+  {
+    std::ofstream out(temp, std::ios::trunc);
+    out << rendered;
+    if (!out) return errdefs::Internal("cannot write " + temp);
+  }
+  std::error_code ec;
+  std::filesystem::rename(temp, path, ec);
+  if (ec) return errdefs::Internal("cannot write " + path + ": " + ec.message());
+  log::info("generated CNI config from the template", {{"path", path}, {"pod_cidr", pod_cidr}});
+  return errdefs::Status::Ok();
+}
+
+}  // namespace ctrd::cri

@@ -1,0 +1,114 @@
+// The CRI plugin (io.containerd.grpc.v1.cri) on a real daemon, through a CRI
+// client generated from ctrd's own runtime.v1 schema.
+#include <cri/runtime/v1/api.grpc.pb.h>
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "harness.h"
+
+namespace ctrd::testing {
+namespace {
+
+namespace cri = runtime::v1;
+
+std::string cri_config(const std::string& dir) {
+  return "version = 2\n"
+         "[plugins.\"io.containerd.grpc.v1.cri\"]\n"
+         "restrict_oom_score_adj = true\n"
+         "[plugins.\"io.containerd.grpc.v1.cri\".cni]\n"
+         "bin_dir = \"/usr/lib/cni\"\n"
+         "conf_dir = \"" +
+         dir +
+         "/net.d\"\n"
+         "conf_template = \"" +
+         dir + "/template.json\"\n";
+}
+
+grpc::Status call_status(cri::RuntimeService::Stub& stub, cri::StatusResponse* resp, bool verbose = false) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  cri::StatusRequest req;
+  req.set_verbose(verbose);
+  return stub.Status(&ctx, req, resp);
+}
+
+const cri::RuntimeCondition* condition(const cri::StatusResponse& resp, const std::string& type) {
+  for (const auto& c : resp.status().conditions())
+    if (c.type() == type) return &c;
+  return nullptr;
+}
+
+TEST(Cri, VersionStatusAndRuntimeConfigOverTheDaemonsSocket) {
+  TempDir work;
+  std::ofstream(work.sub("template.json"))
+      << R"({"cniVersion":"0.4.0","name":"pods","plugins":[{"type":"bridge","bridge":"ctrdcri9",)"
+         R"("ipam":{"type":"host-local","ranges":[{{range $i, $r := .PodCIDRRanges}}{{if $i}},{{end}})"
+         R"([{"subnet":"{{$r}}"}]{{end}}]}}]})";
+  Daemon d(DaemonOptions{.config = cri_config(work.str())});
+  auto runtime = cri::RuntimeService::NewStub(d.channel());
+
+  {
+    grpc::ClientContext ctx;
+    cri::VersionResponse resp;
+    ASSERT_TRUE(runtime->Version(&ctx, cri::VersionRequest(), &resp).ok()) << d.log();
+    EXPECT_EQ(resp.version(), "0.1.0");
+    EXPECT_EQ(resp.runtime_name(), "ctrd");
+    EXPECT_FALSE(resp.runtime_version().empty());
+    EXPECT_EQ(resp.runtime_api_version(), "v1");
+  }
+
+  cri::StatusResponse before;
+  ASSERT_TRUE(call_status(*runtime, &before).ok());
+  ASSERT_NE(condition(before, "RuntimeReady"), nullptr);
+  EXPECT_TRUE(condition(before, "RuntimeReady")->status());
+  ASSERT_NE(condition(before, "NetworkReady"), nullptr);
+  EXPECT_FALSE(condition(before, "NetworkReady")->status());
+  EXPECT_EQ(condition(before, "NetworkReady")->reason(), "NetworkPluginNotReady");
+
+  {
+    grpc::ClientContext ctx;
+    cri::UpdateRuntimeConfigRequest req;
+    req.mutable_runtime_config()->mutable_network_config()->set_pod_cidr("10.235.0.0/24");
+    cri::UpdateRuntimeConfigResponse resp;
+    ASSERT_TRUE(runtime->UpdateRuntimeConfig(&ctx, req, &resp).ok());
+  }
+  cri::StatusResponse after;
+  ASSERT_TRUE(call_status(*runtime, &after, /*verbose=*/true).ok());
+  EXPECT_TRUE(condition(after, "NetworkReady")->status());
+  auto written = nlohmann::json::parse(std::ifstream(work.sub("net.d/10-containerd-net.conflist")));
+  EXPECT_EQ(written["plugins"][0]["ipam"]["ranges"][0][0]["subnet"], "10.235.0.0/24");
+  ASSERT_TRUE(after.info().contains("config"));
+  EXPECT_EQ(nlohmann::json::parse(after.info().at("config"))["restrictOOMScoreAdj"], true);
+
+  // The plugin is listed like every other, under containerd's type and id.
+  auto plugins = d.ctr({"plugins", "ls", "type==io.containerd.grpc.v1,id==cri"});
+  EXPECT_NE(plugins.out.find("cri"), std::string::npos) << plugins.all();
+  EXPECT_NE(plugins.out.find("ok"), std::string::npos) << plugins.all();
+}
+
+TEST(Cri, ConfigDefaultPrintsContainerdsCriSection) {
+  auto printed = run({ctrd_binary(), "config", "default"});
+  ASSERT_EQ(printed.exit_code, 0) << printed.all();
+  for (const char* line :
+       {"[plugins.\"io.containerd.grpc.v1.cri\"]", "sandbox_image = \"registry.k8s.io/pause:3.6\"",
+        "[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc]",
+        "runtime_type = \"io.containerd.runc.v2\"", "max_conf_num = 1"}) {
+    EXPECT_NE(printed.out.find(line), std::string::npos) << line << "\n" << printed.out;
+  }
+}
+
+TEST(Cri, AWrongTypeInTheCriSectionFailsThePluginNamingTheKey) {
+  Daemon d(DaemonOptions{
+      .config = "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".cni]\nmax_conf_num = \"one\"\n",
+      .wait_ready = false});
+  // A plugin whose config does not decode fails to load; the daemon serves
+  // on and says which key was wrong.
+  ASSERT_TRUE(d.wait_ready()) << d.log();
+  auto plugins = d.ctr({"plugins", "ls", "-d", "id==cri"});
+  EXPECT_NE(plugins.all().find("cni.max_conf_num"), std::string::npos) << plugins.all() << d.log();
+}
+
+}  // namespace
+}  // namespace ctrd::testing
