@@ -1,5 +1,8 @@
 #include "cri/cri_service.h"
 
+#include <ftw.h>
+#include <sys/stat.h>
+
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -29,7 +32,35 @@ std::vector<std::string> split_cidrs(const std::string& text) {
   return out;
 }
 
+// nftw takes a plain function: the walk in progress on this thread adds up here.
+thread_local FilesystemUsage* walking = nullptr;
+
+int add_entry(const char*, const struct stat* st, int, FTW*) {
+  walking->used_bytes += static_cast<uint64_t>(st->st_blocks) * 512;
+  walking->inodes_used += 1;
+  return 0;
+}
+
 }  // namespace
+
+FilesystemUsage CriService::image_fs_usage() {
+  std::lock_guard lock(mu_);
+  const auto now = std::chrono::system_clock::now();
+  const auto period = std::chrono::seconds(std::max(config_.stats_collect_period, 1));
+  if (image_fs_ && now - image_fs_->measured_at < period) return *image_fs_;
+  FilesystemUsage usage{
+      .mountpoint = root_ + "/io.containerd.snapshotter.v1." + config_.containerd.snapshotter,
+      .used_bytes = 0,
+      .inodes_used = 0,
+      .measured_at = now};
+  walking = &usage;
+  // FTW_PHYS: a symlink in a layer is counted, not followed; FTW_MOUNT: a
+  // running container's rootfs mounted below is not the image's.
+  (void)::nftw(usage.mountpoint.c_str(), add_entry, 64, FTW_PHYS | FTW_MOUNT);
+  walking = nullptr;
+  image_fs_ = usage;
+  return usage;
+}
 
 RuntimeVersion CriService::version() const {
   return RuntimeVersion{.version = std::string(kKubeApiVersion),

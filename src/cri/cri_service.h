@@ -4,13 +4,17 @@
 // config. Pods, containers and images build on this.
 #pragma once
 
+#include <chrono>
 #include <map>
+#include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "cri/cni_config.h"
 #include "cri/config.h"
+#include "cri/image_store.h"
 #include "errdefs/errdefs.h"
 
 namespace ctrd::cri {
@@ -37,11 +41,29 @@ struct RuntimeStatus {
   std::map<std::string, std::string> info;  // with verbose: JSON documents
 };
 
+// What the image filesystem holds: the configured snapshotter's directory.
+struct FilesystemUsage {
+  std::string mountpoint;
+  uint64_t used_bytes = 0;
+  uint64_t inodes_used = 0;
+  std::chrono::system_clock::time_point measured_at;
+};
+
 class CriService {
  public:
-  explicit CriService(Config config) : config_(std::move(config)) {}
+  // `root` is the daemon's root directory; `images` may be null (no image
+  // service: a daemon without the metadata plugin).
+  CriService(Config config, std::string root, std::unique_ptr<ImageStore> images)
+      : config_(std::move(config)), root_(std::move(root)), images_(std::move(images)) {}
+  explicit CriService(Config config) : CriService(std::move(config), "", nullptr) {}
 
   const Config& config() const { return config_; }
+  // Null without an image store.
+  ImageStore* images() { return images_.get(); }
+  // The snapshotter directory's usage, measured at most once per
+  // stats_collect_period: walking a large tree on every kubelet poll would
+  // cost more than it tells.
+  FilesystemUsage image_fs_usage();
 
   RuntimeVersion version() const;
   // The network is ready once [cni] conf_dir holds a configuration; the
@@ -57,7 +79,10 @@ class CriService {
   errdefs::StatusOr<std::vector<NetworkConfig>> reload_network();
 
   const Config config_;
+  const std::string root_;
+  const std::unique_ptr<ImageStore> images_;
   std::mutex mu_;
+  std::optional<FilesystemUsage> image_fs_;
   std::vector<NetworkConfig> networks_;
   std::string pod_cidr_;
 };

@@ -3,12 +3,19 @@
 // Unimplemented (the generated services' default).
 #include <cri/runtime/v1/api.grpc.pb.h>
 
+#include <chrono>
+#include <filesystem>
 #include <memory>
+#include <nlohmann/json.hpp>
 
 #include "cri/cri_service.h"
 #include "cri/plugin.h"
+#include "executor/worker_pool.h"
+#include "images/platform.h"
+#include "metadata/db.h"
 #include "server/service.h"
 #include "server/unary.h"
+#include "services/images/images.h"
 
 namespace ctrd::cri {
 namespace {
@@ -59,12 +66,110 @@ class RuntimeFrontEnd final : public api::RuntimeService::CallbackService {
   std::shared_ptr<CriService> service_;
 };
 
-class ImageFrontEnd final : public api::ImageService::CallbackService {};
+void to_proto(const CriImage& image, api::Image* out) {
+  out->set_id(image.id);
+  for (const auto& tag : image.repo_tags) out->add_repo_tags(tag);
+  for (const auto& digest : image.repo_digests) out->add_repo_digests(digest);
+  out->set_size(image.size);
+  const ImageUser user = image_user(image.config.user);
+  if (user.uid) out->mutable_uid()->set_value(*user.uid);
+  out->set_username(user.username);
+  out->mutable_spec()->set_image(image.id);
+  out->set_pinned(image.pinned);
+}
+
+errdefs::Status no_image_store() {
+  return errdefs::Unavailable("cri: the image service needs the metadata plugin");
+}
+
+class ImageFrontEnd final : public api::ImageService::CallbackService {
+ public:
+  ImageFrontEnd(std::shared_ptr<CriService> service, std::shared_ptr<executor::WorkerPool> blocking)
+      : service_(std::move(service)), blocking_(std::move(blocking)) {}
+
+  grpc::ServerUnaryReactor* ListImages(grpc::CallbackServerContext* ctx, const api::ListImagesRequest* req,
+                                       api::ListImagesResponse* resp) override {
+    return server::unary(ctx, [&]() -> errdefs::Status {
+      ImageStore* images = service_->images();
+      if (images == nullptr) return no_image_store();
+      if (const std::string& only = req->filter().image().image(); !only.empty()) {
+        auto image = images->get(only);
+        if (image.status().code() == errdefs::Code::kNotFound) return errdefs::Status::Ok();
+        CTRD_RETURN_IF_ERROR(image.status());
+        to_proto(*image, resp->add_images());
+        return errdefs::Status::Ok();
+      }
+      CTRD_ASSIGN_OR_RETURN(auto all, images->list());
+      for (const auto& image : all) to_proto(image, resp->add_images());
+      return errdefs::Status::Ok();
+    });
+  }
+
+  grpc::ServerUnaryReactor* ImageStatus(grpc::CallbackServerContext* ctx, const api::ImageStatusRequest* req,
+                                        api::ImageStatusResponse* resp) override {
+    return server::unary(ctx, [&]() -> errdefs::Status {
+      ImageStore* images = service_->images();
+      if (images == nullptr) return no_image_store();
+      if (req->image().image().empty()) return errdefs::InvalidArgument("ImageSpec.image is required");
+      auto image = images->get(req->image().image());
+      // An image that is not there is an empty answer, not an error.
+      if (image.status().code() == errdefs::Code::kNotFound) return errdefs::Status::Ok();
+      CTRD_RETURN_IF_ERROR(image.status());
+      to_proto(*image, resp->mutable_image());
+      if (req->verbose()) {
+        nlohmann::json info{{"id", image->id},
+                            {"repoTags", image->repo_tags},
+                            {"repoDigests", image->repo_digests},
+                            {"size", image->size},
+                            {"user", image->config.user},
+                            {"env", image->config.env},
+                            {"entrypoint", image->config.entrypoint},
+                            {"cmd", image->config.cmd},
+                            {"workingDir", image->config.working_dir},
+                            {"volumes", image->config.volumes},
+                            {"stopSignal", image->config.stop_signal},
+                            {"labels", image->config.labels}};
+        (*resp->mutable_info())["info"] = info.dump();
+      }
+      return errdefs::Status::Ok();
+    });
+  }
+
+  grpc::ServerUnaryReactor* RemoveImage(grpc::CallbackServerContext* ctx, const api::RemoveImageRequest* req,
+                                        api::RemoveImageResponse*) override {
+    if (service_->images() == nullptr) return server::unary(ctx, [] { return no_image_store(); });
+    if (req->image().image().empty())
+      return server::unary(ctx, [] { return errdefs::InvalidArgument("ImageSpec.image is required"); });
+    // The last record's removal waits for a garbage collection.
+    return server::unary_blocking(ctx, *blocking_, [service = service_, ref = req->image().image()] {
+      return service->images()->remove(ref);
+    });
+  }
+
+  grpc::ServerUnaryReactor* ImageFsInfo(grpc::CallbackServerContext* ctx, const api::ImageFsInfoRequest*,
+                                        api::ImageFsInfoResponse* resp) override {
+    return server::unary_blocking(ctx, *blocking_, [service = service_, resp] {
+      const FilesystemUsage usage = service->image_fs_usage();
+      auto* fs = resp->add_image_filesystems();
+      fs->set_timestamp(
+          std::chrono::duration_cast<std::chrono::nanoseconds>(usage.measured_at.time_since_epoch()).count());
+      fs->mutable_fs_id()->set_mountpoint(usage.mountpoint);
+      fs->mutable_used_bytes()->set_value(usage.used_bytes);
+      fs->mutable_inodes_used()->set_value(usage.inodes_used);
+      return errdefs::Status::Ok();
+    });
+  }
+
+ private:
+  std::shared_ptr<CriService> service_;
+  std::shared_ptr<executor::WorkerPool> blocking_;
+};
 
 // What the plugin exports: both services, on every gRPC listener.
 class CriGrpc final : public server::GrpcService {
  public:
-  explicit CriGrpc(std::shared_ptr<CriService> service) : service_(service), runtime_(service) {}
+  CriGrpc(std::shared_ptr<CriService> service, std::shared_ptr<executor::WorkerPool> blocking)
+      : service_(service), runtime_(service), images_(service, std::move(blocking)) {}
 
   void register_grpc(grpc::ServerBuilder& builder) override {
     builder.RegisterService(&runtime_);
@@ -83,12 +188,22 @@ void register_plugin(plugin::Registry& registry) {
   registry.register_plugin({
       .type = std::string(plugin::type::kGRPC),
       .id = "cri",
+      .requirements = {std::string(plugin::type::kService), std::string(plugin::type::kMetadata)},
       .config = plugin::typed_config<Config>(),
       .init = [](plugin::InitContext& ic) -> errdefs::StatusOr<plugin::Instance> {
         CTRD_ASSIGN_OR_RETURN(Config config, ic.config<Config>());
-        auto service = std::make_shared<CriService>(std::move(config));
+        auto db = ic.get<metadata::DB>(plugin::type::kMetadata);
+        auto images = ic.get_by_id<services::images::ImagesService>(plugin::type::kService, "images-service");
+        std::unique_ptr<ImageStore> store;
+        if (db.ok() && images.ok()) {
+          store = std::make_unique<ImageStore>(std::move(db).value(), std::move(images).value(),
+                                               ctrd::images::host_platform());
+        }
+        // The daemon's root: the plugin's own directory is one below it.
+        const std::string root = std::filesystem::path(ic.root()).parent_path().string();
+        auto service = std::make_shared<CriService>(std::move(config), root, std::move(store));
         return plugin::Instance::of<CriGrpc, server::GrpcService>(
-            std::make_shared<CriGrpc>(std::move(service)));
+            std::make_shared<CriGrpc>(std::move(service), ic.blocking()));
       },
   });
 }

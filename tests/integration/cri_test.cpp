@@ -88,6 +88,76 @@ TEST(Cri, VersionStatusAndRuntimeConfigOverTheDaemonsSocket) {
   EXPECT_NE(plugins.out.find("ok"), std::string::npos) << plugins.all();
 }
 
+TEST(Cri, ImagesImportedIntoK8sIoAreListedFoundAndRemovedByTheImageService) {
+  Daemon d;
+  ASSERT_EQ(d.ctr({"images", "import", busybox_tar(d.dir()).string()}, "k8s.io").exit_code, 0) << d.log();
+  auto images = cri::ImageService::NewStub(d.channel());
+
+  cri::ListImagesResponse listed;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(images->ListImages(&ctx, cri::ListImagesRequest(), &listed).ok());
+  }
+  ASSERT_EQ(listed.images_size(), 1);
+  const cri::Image& image = listed.images(0);
+  EXPECT_TRUE(image.id().starts_with("sha256:")) << image.id();
+  EXPECT_EQ(image.spec().image(), image.id());
+  ASSERT_EQ(image.repo_tags_size(), 1);
+  EXPECT_EQ(image.repo_tags(0), "docker.io/library/busybox:latest");
+  EXPECT_GT(image.size(), 100'000u);  // busybox itself is over a megabyte
+
+  // By the name a user types, by the full name and by id, all the same image.
+  for (const std::string& ref :
+       {std::string("busybox"), std::string("docker.io/library/busybox:latest"), image.id()}) {
+    grpc::ClientContext ctx;
+    cri::ImageStatusRequest req;
+    req.mutable_image()->set_image(ref);
+    req.set_verbose(true);
+    cri::ImageStatusResponse status;
+    ASSERT_TRUE(images->ImageStatus(&ctx, req, &status).ok()) << ref;
+    EXPECT_EQ(status.image().id(), image.id()) << ref;
+    ASSERT_TRUE(status.info().contains("info"));
+  }
+  {
+    grpc::ClientContext ctx;
+    cri::ImageStatusRequest req;
+    req.mutable_image()->set_image("busybox:other");
+    cri::ImageStatusResponse status;
+    ASSERT_TRUE(images->ImageStatus(&ctx, req, &status).ok());
+    EXPECT_FALSE(status.has_image());
+  }
+  {
+    grpc::ClientContext ctx;
+    cri::ImageFsInfoResponse fs;
+    ASSERT_TRUE(images->ImageFsInfo(&ctx, cri::ImageFsInfoRequest(), &fs).ok());
+    ASSERT_EQ(fs.image_filesystems_size(), 1);
+    EXPECT_EQ(fs.image_filesystems(0).fs_id().mountpoint(),
+              d.root() + "/io.containerd.snapshotter.v1.overlayfs");
+    EXPECT_GT(fs.image_filesystems(0).inodes_used().value(), 0u);
+  }
+
+  {
+    grpc::ClientContext ctx;
+    cri::RemoveImageRequest req;
+    req.mutable_image()->set_image(image.id());
+    cri::RemoveImageResponse resp;
+    ASSERT_TRUE(images->RemoveImage(&ctx, req, &resp).ok());
+  }
+  EXPECT_EQ(d.ctr({"images", "ls", "-q"}, "k8s.io").out, "");
+  {
+    // Removing what is gone is not an error.
+    grpc::ClientContext ctx;
+    cri::RemoveImageRequest req;
+    req.mutable_image()->set_image("busybox");
+    cri::RemoveImageResponse resp;
+    EXPECT_TRUE(images->RemoveImage(&ctx, req, &resp).ok());
+  }
+  cri::ListImagesResponse after;
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(images->ListImages(&ctx, cri::ListImagesRequest(), &after).ok());
+  EXPECT_EQ(after.images_size(), 0);
+}
+
 TEST(Cri, ConfigDefaultPrintsContainerdsCriSection) {
   auto printed = run({ctrd_binary(), "config", "default"});
   ASSERT_EQ(printed.exit_code, 0) << printed.all();

@@ -75,7 +75,7 @@ MAY_USE = {
     "services/tasks": "errdefs filters log metadata monitor os plugin protobuf runtime server services",
     "services/version": "plugin server version services",
     "restart": "config errdefs log metadata plugin services/tasks",
-    "cri": "config errdefs log os plugin server version",
+    "cri": "config content errdefs executor images log metadata os plugin server services/images version",
     "cmd/ctrd": "*",
 }
 

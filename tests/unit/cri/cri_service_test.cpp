@@ -8,6 +8,7 @@
 #include "cri/cni_config.h"
 #include "cri/config.h"
 #include "cri/cri_service.h"
+#include "cri/image_store.h"
 #include "support/temp_dir.h"
 
 namespace ctrd::cri {
@@ -161,6 +162,41 @@ TEST(CriService, NetworkBecomesReadyWhenUpdateRuntimeConfigRendersTheTemplate) {
   // Once the network is ready, a new CIDR leaves the operator's config alone.
   write(config.cni.conf_template, "{{.Broken");
   EXPECT_TRUE(service.update_runtime_config("10.98.0.0/24").ok());
+}
+
+TEST(ImageReference, NormalizesAsDockerDoes) {
+  const std::string id = "sha256:" + std::string(64, 'a');
+  for (const auto& [in, out] : std::vector<std::pair<std::string, std::string>>{
+           {"busybox", "docker.io/library/busybox:latest"},
+           {"busybox:1.36", "docker.io/library/busybox:1.36"},
+           {"library/busybox", "docker.io/library/busybox:latest"},
+           {"user/app:v1", "docker.io/user/app:v1"},
+           {"index.docker.io/library/busybox", "docker.io/library/busybox:latest"},
+           {"registry.k8s.io/pause:3.6", "registry.k8s.io/pause:3.6"},
+           {"localhost/app", "localhost/app:latest"},
+           {"127.0.0.1:5000/a/b/c:t", "127.0.0.1:5000/a/b/c:t"},
+           {"busybox@" + id, "docker.io/library/busybox@" + id},
+           {"busybox:1.36@" + id, "docker.io/library/busybox:1.36@" + id},
+           {id, id},
+           {std::string(64, 'a'), id}}) {
+    auto normalized = normalize_reference(in);
+    ASSERT_TRUE(normalized.ok()) << in << ": " << normalized.status().to_string();
+    EXPECT_EQ(*normalized, out) << in;
+  }
+  for (const std::string bad :
+       {"", "Busybox", "busybox:", "busybox@sha256:12", "a//b", "-x", "busybox:-t", "x/.y"}) {
+    EXPECT_EQ(normalize_reference(bad).status().code(), errdefs::Code::kInvalidArgument) << bad;
+  }
+}
+
+TEST(ImageReference, TheUserIsAUidOrAName) {
+  EXPECT_EQ(image_user("").uid, std::nullopt);
+  EXPECT_EQ(image_user("").username, "");
+  EXPECT_EQ(image_user("65535").uid, 65535);
+  EXPECT_EQ(image_user("1000:1000").uid, 1000);
+  EXPECT_EQ(image_user("nobody").username, "nobody");
+  EXPECT_EQ(image_user("nobody:nogroup").username, "nobody");
+  EXPECT_EQ(image_user("12ab").username, "12ab");
 }
 
 TEST(CriService, VersionNamesTheRuntimeAndTheApi) {
