@@ -70,6 +70,7 @@ class Binder {
         key,
         [&value] {
           std::vector<std::string> names;
+          names.reserve(value.size());
           for (const auto& [name, entry] : value) names.push_back(name);
           return names;
         },

@@ -168,7 +168,7 @@ class ImageFrontEnd final : public api::ImageService::CallbackService {
 // What the plugin exports: both services, on every gRPC listener.
 class CriGrpc final : public server::GrpcService {
  public:
-  CriGrpc(std::shared_ptr<CriService> service, std::shared_ptr<executor::WorkerPool> blocking)
+  CriGrpc(const std::shared_ptr<CriService>& service, std::shared_ptr<executor::WorkerPool> blocking)
       : service_(service), runtime_(service), images_(service, std::move(blocking)) {}
 
   void register_grpc(grpc::ServerBuilder& builder) override {

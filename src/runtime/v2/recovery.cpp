@@ -110,7 +110,10 @@ void remove_orphan_work_dirs(const RecoveryContext& context, const std::string& 
   const std::string dir = context.root_dir + "/" + ns;
   for (const std::string& id : subdirectories(dir)) {
     if (ids.contains(id)) continue;
-    (void)os::fs::remove_tree(dir + "/" + id);
+    std::string work = dir;
+    work += '/';
+    work += id;
+    (void)os::fs::remove_tree(work);
   }
 }
 
