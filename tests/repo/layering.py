@@ -18,7 +18,7 @@ LAYERS = [
     ["os", "mount"],
     ["plugin", "content", "archive", "ttrpc", "metrics", "runtime", "cni"],
     ["events", "content/local", "images", "snapshots", "protobuf"],
-    ["snapshots/native", "snapshots/overlay", "metadata"],
+    ["snapshots/native", "snapshots/overlay", "metadata", "remotes"],
     ["diff", "gc", "runtime/v2"],
     ["proxy", "monitor", "server"],
     ["services"],
@@ -26,7 +26,7 @@ LAYERS = [
      "services/images", "services/introspection", "services/leases", "services/namespaces",
      "services/snapshots", "services/tasks", "services/version"],
     ["restart", "cri"],
-    ["cmd/ctrd"],
+    ["cmd/ctrd", "cmd/pause"],
 ]
 
 MAY_USE = {
@@ -77,7 +77,9 @@ MAY_USE = {
     "services/version": "plugin server version services",
     "restart": "config errdefs log metadata plugin services/tasks",
     "cri": "config content errdefs executor images log metadata os plugin server services/images version",
+    "remotes": "config content digest errdefs executor images",
     "cmd/ctrd": "*",
+    "cmd/pause": "",
 }
 
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')
