@@ -20,7 +20,7 @@ LAYERS = [
     ["events", "content/local", "images", "snapshots", "protobuf"],
     ["snapshots/native", "snapshots/overlay", "metadata", "remotes"],
     ["diff", "gc", "runtime/v2"],
-    ["proxy", "monitor", "server"],
+    ["proxy", "monitor", "server", "unpack"],
     ["services"],
     ["services/containers", "services/content", "services/diff", "services/events", "services/healthcheck",
      "services/images", "services/introspection", "services/leases", "services/namespaces",
@@ -79,6 +79,7 @@ MAY_USE = {
     "restart": "config errdefs log metadata plugin services/tasks",
     "cri": "config content errdefs executor images log metadata os plugin server services/images version",
     "remotes": "config content digest errdefs executor images",
+    "unpack": "content diff digest errdefs images log metadata snapshots",
     "cmd/ctrd": "*",
     "cmd/pause": "",
 }
