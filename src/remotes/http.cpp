@@ -1,6 +1,9 @@
 #include "remotes/http.h"
 
+// Calls go through function pointers (CurlLibrary): no type-checking macros.
+#define CURL_DISABLE_TYPECHECK
 #include <curl/curl.h>
+#include <dlfcn.h>
 
 #include <algorithm>
 #include <cctype>
@@ -19,20 +22,64 @@ using errdefs::StatusOr;
 constexpr const char* kSystemCaBundle = "/etc/ssl/certs/ca-certificates.crt";
 constexpr size_t kMaxErrorBody = 4096;
 
+// libcurl is loaded with the first request rather than linked: linked, its
+// thirty-odd libraries would be loaded at every daemon start, and most
+// daemons never pull. Debian's libcurl4 provides it.
+struct CurlLibrary {
+  CURLcode (*global_init)(long flags) = nullptr;
+  CURL* (*easy_init)() = nullptr;
+  CURLcode (*easy_setopt)(CURL* handle, CURLoption option, ...) = nullptr;
+  CURLcode (*easy_perform)(CURL* handle) = nullptr;
+  void (*easy_cleanup)(CURL* handle) = nullptr;
+  CURLcode (*easy_getinfo)(CURL* handle, CURLINFO info, ...) = nullptr;
+  const char* (*easy_strerror)(CURLcode code) = nullptr;
+  curl_slist* (*slist_append)(curl_slist* list, const char* text) = nullptr;
+  void (*slist_free_all)(curl_slist* list) = nullptr;
+};
+
+template <typename Fn>
+bool bind_symbol(void* handle, const char* name, Fn*& out) {
+  out = reinterpret_cast<Fn*>(::dlsym(handle, name));
+  return out != nullptr;
+}
+
+// Loaded once, with curl_global_init (which is not thread-safe) run once
+// before any handle; never unloaded.
+const StatusOr<const CurlLibrary*>& load_curl() {
+  static const StatusOr<const CurlLibrary*> loaded = []() -> StatusOr<const CurlLibrary*> {
+    void* handle = ::dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
+    if (handle == nullptr)
+      return errdefs::FailedPrecondition(
+          std::string("registry client: cannot load libcurl (Debian package libcurl4): ") + ::dlerror());
+    static CurlLibrary lib;
+    if (!bind_symbol(handle, "curl_global_init", lib.global_init) ||
+        !bind_symbol(handle, "curl_easy_init", lib.easy_init) ||
+        !bind_symbol(handle, "curl_easy_setopt", lib.easy_setopt) ||
+        !bind_symbol(handle, "curl_easy_perform", lib.easy_perform) ||
+        !bind_symbol(handle, "curl_easy_cleanup", lib.easy_cleanup) ||
+        !bind_symbol(handle, "curl_easy_getinfo", lib.easy_getinfo) ||
+        !bind_symbol(handle, "curl_easy_strerror", lib.easy_strerror) ||
+        !bind_symbol(handle, "curl_slist_append", lib.slist_append) ||
+        !bind_symbol(handle, "curl_slist_free_all", lib.slist_free_all))
+      return errdefs::FailedPrecondition("registry client: libcurl.so.4 lacks a function it needs");
+    if (lib.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+      return errdefs::Internal("registry client: curl_global_init failed");
+    return &lib;
+  }();
+  return loaded;
+}
+
+// Only after load_curl() succeeded.
+const CurlLibrary& curl_lib() { return **load_curl(); }
+
 struct EasyDeleter {
-  void operator()(CURL* c) const { curl_easy_cleanup(c); }
+  void operator()(CURL* c) const { curl_lib().easy_cleanup(c); }
 };
 struct SlistDeleter {
-  void operator()(curl_slist* l) const { curl_slist_free_all(l); }
+  void operator()(curl_slist* l) const { curl_lib().slist_free_all(l); }
 };
 using EasyHandle = std::unique_ptr<CURL, EasyDeleter>;
 using HeaderList = std::unique_ptr<curl_slist, SlistDeleter>;
-
-// curl_global_init is not thread-safe and must run once before any handle.
-void init_curl_once() {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
 
 struct Transfer {
   HttpResponse response;
@@ -116,8 +163,9 @@ std::string url_escape(std::string_view value) {
 
 StatusOr<HttpResponse> perform(const HttpRequest& request, const TlsSettings& tls,
                                const TransferLimits& limits, const BodySink& sink) {
-  init_curl_once();
-  EasyHandle curl(curl_easy_init());
+  CTRD_RETURN_IF_ERROR(load_curl().status());
+  const CurlLibrary& lib = curl_lib();
+  EasyHandle curl(lib.easy_init());
   if (!curl) return errdefs::Internal("curl_easy_init failed");
   CURL* c = curl.get();
 
@@ -125,7 +173,7 @@ StatusOr<HttpResponse> perform(const HttpRequest& request, const TlsSettings& tl
   transfer.sink = &sink;
   HeaderList headers;
   for (const auto& h : request.headers) {
-    curl_slist* appended = curl_slist_append(headers.get(), h.c_str());
+    curl_slist* appended = lib.slist_append(headers.get(), h.c_str());
     if (appended == nullptr) return errdefs::Internal("curl_slist_append failed");
     (void)headers.release();
     headers.reset(appended);
@@ -142,40 +190,40 @@ StatusOr<HttpResponse> perform(const HttpRequest& request, const TlsSettings& tl
     }
   }
 
-  curl_easy_setopt(c, CURLOPT_URL, request.url.c_str());
-  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);  // threads: no SIGALRM for DNS timeouts
-  curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
-  curl_easy_setopt(c, CURLOPT_MAXREDIRS, limits.max_redirects);
-  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, static_cast<long>(limits.connect_timeout.count()));
+  lib.easy_setopt(c, CURLOPT_URL, request.url.c_str());
+  lib.easy_setopt(c, CURLOPT_NOSIGNAL, 1L);  // threads: no SIGALRM for DNS timeouts
+  lib.easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+  lib.easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  lib.easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+  lib.easy_setopt(c, CURLOPT_MAXREDIRS, limits.max_redirects);
+  lib.easy_setopt(c, CURLOPT_CONNECTTIMEOUT, static_cast<long>(limits.connect_timeout.count()));
   // Below 1 byte/s for stall_timeout seconds: the transfer has stalled.
-  curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
-  curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, static_cast<long>(limits.stall_timeout.count()));
-  curl_easy_setopt(c, CURLOPT_USERAGENT, "ctrd (containerd/1.6 compatible)");
-  curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.get());
-  if (request.method == "HEAD") curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
-  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-  curl_easy_setopt(c, CURLOPT_HEADERDATA, &transfer);
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, &transfer);
+  lib.easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+  lib.easy_setopt(c, CURLOPT_LOW_SPEED_TIME, static_cast<long>(limits.stall_timeout.count()));
+  lib.easy_setopt(c, CURLOPT_USERAGENT, "ctrd (containerd/1.6 compatible)");
+  lib.easy_setopt(c, CURLOPT_HTTPHEADER, headers.get());
+  if (request.method == "HEAD") lib.easy_setopt(c, CURLOPT_NOBODY, 1L);
+  lib.easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+  lib.easy_setopt(c, CURLOPT_HEADERDATA, &transfer);
+  lib.easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+  lib.easy_setopt(c, CURLOPT_WRITEDATA, &transfer);
   if (tls.skip_verify) {
-    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
-    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+    lib.easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
+    lib.easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
   }
   curl_blob blob{};
   if (!ca_blob.empty()) {
     blob.data = ca_blob.data();
     blob.len = ca_blob.size();
     blob.flags = CURL_BLOB_NOCOPY;
-    curl_easy_setopt(c, CURLOPT_CAINFO_BLOB, &blob);
+    lib.easy_setopt(c, CURLOPT_CAINFO_BLOB, &blob);
   }
   if (!tls.client_cert.empty()) {
-    curl_easy_setopt(c, CURLOPT_SSLCERT, tls.client_cert.c_str());
-    curl_easy_setopt(c, CURLOPT_SSLKEY, (tls.client_key.empty() ? tls.client_cert : tls.client_key).c_str());
+    lib.easy_setopt(c, CURLOPT_SSLCERT, tls.client_cert.c_str());
+    lib.easy_setopt(c, CURLOPT_SSLKEY, (tls.client_key.empty() ? tls.client_cert : tls.client_key).c_str());
   }
 
-  CURLcode rc = curl_easy_perform(c);
+  CURLcode rc = lib.easy_perform(c);
   const std::string what = request.method + " " + request.url;
   if (!transfer.sink_error.ok()) return transfer.sink_error;
   switch (rc) {
@@ -184,18 +232,18 @@ StatusOr<HttpResponse> perform(const HttpRequest& request, const TlsSettings& tl
     case CURLE_OPERATION_TIMEDOUT:
       return errdefs::DeadlineExceeded(what + ": no data for " +
                                        std::to_string(limits.stall_timeout.count()) + " s (" +
-                                       curl_easy_strerror(rc) + ")");
+                                       lib.easy_strerror(rc) + ")");
     case CURLE_TOO_MANY_REDIRECTS:
       return errdefs::Unavailable(what + ": more than " + std::to_string(limits.max_redirects) +
                                   " redirects (a redirect loop?)");
     default:
-      return errdefs::Unavailable(what + ": " + curl_easy_strerror(rc));
+      return errdefs::Unavailable(what + ": " + lib.easy_strerror(rc));
   }
   long status = 0;
-  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+  lib.easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
   transfer.response.status = status;
   char* effective = nullptr;
-  curl_easy_getinfo(c, CURLINFO_EFFECTIVE_URL, &effective);
+  lib.easy_getinfo(c, CURLINFO_EFFECTIVE_URL, &effective);
   transfer.response.url = effective != nullptr ? effective : request.url;
   return std::move(transfer.response);
 }
