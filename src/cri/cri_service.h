@@ -14,6 +14,7 @@
 
 #include "cri/cni_config.h"
 #include "cri/config.h"
+#include "cri/image_pull.h"
 #include "cri/image_store.h"
 #include "errdefs/errdefs.h"
 
@@ -53,13 +54,19 @@ class CriService {
  public:
   // `root` is the daemon's root directory; `images` may be null (no image
   // service: a daemon without the metadata plugin).
-  CriService(Config config, std::string root, std::unique_ptr<ImageStore> images)
-      : config_(std::move(config)), root_(std::move(root)), images_(std::move(images)) {}
-  explicit CriService(Config config) : CriService(std::move(config), "", nullptr) {}
+  CriService(Config config, std::string root, std::unique_ptr<ImageStore> images,
+             std::unique_ptr<ImagePuller> puller)
+      : config_(std::move(config)),
+        root_(std::move(root)),
+        images_(std::move(images)),
+        puller_(std::move(puller)) {}
+  explicit CriService(Config config) : CriService(std::move(config), "", nullptr, nullptr) {}
 
   const Config& config() const { return config_; }
   // Null without an image store.
   ImageStore* images() { return images_.get(); }
+  // Null without a differ or an image store.
+  ImagePuller* puller() { return puller_.get(); }
   // The snapshotter directory's usage, measured at most once per
   // stats_collect_period: walking a large tree on every kubelet poll would
   // cost more than it tells.
@@ -81,6 +88,7 @@ class CriService {
   const Config config_;
   const std::string root_;
   const std::unique_ptr<ImageStore> images_;
+  const std::unique_ptr<ImagePuller> puller_;
   std::mutex mu_;
   std::optional<FilesystemUsage> image_fs_;
   std::vector<NetworkConfig> networks_;

@@ -10,6 +10,7 @@
 
 #include "cri/cri_service.h"
 #include "cri/plugin.h"
+#include "diff/diff.h"
 #include "executor/worker_pool.h"
 #include "images/platform.h"
 #include "metadata/db.h"
@@ -135,6 +136,28 @@ class ImageFrontEnd final : public api::ImageService::CallbackService {
     });
   }
 
+  grpc::ServerUnaryReactor* PullImage(grpc::CallbackServerContext* ctx, const api::PullImageRequest* req,
+                                      api::PullImageResponse* resp) override {
+    if (service_->puller() == nullptr)
+      return server::unary(
+          ctx, [] { return errdefs::Unavailable("cri: pulling needs the metadata and diff plugins"); });
+    if (req->image().image().empty())
+      return server::unary(ctx, [] { return errdefs::InvalidArgument("ImageSpec.image is required"); });
+    const auto& a = req->auth();
+    PullAuth auth{.username = a.username(),
+                  .password = a.password(),
+                  .auth = a.auth(),
+                  .identity_token = a.identity_token(),
+                  .registry_token = a.registry_token()};
+    // A pull takes as long as the registry does: off the callback threads.
+    return server::unary_blocking(
+        ctx, *blocking_, [service = service_, ref = req->image().image(), auth, resp]() -> errdefs::Status {
+          CTRD_ASSIGN_OR_RETURN(std::string id, service->puller()->pull(ref, auth));
+          resp->set_image_ref(id);
+          return errdefs::Status::Ok();
+        });
+  }
+
   grpc::ServerUnaryReactor* RemoveImage(grpc::CallbackServerContext* ctx, const api::RemoveImageRequest* req,
                                         api::RemoveImageResponse*) override {
     if (service_->images() == nullptr) return server::unary(ctx, [] { return no_image_store(); });
@@ -188,20 +211,26 @@ void register_plugin(plugin::Registry& registry) {
   registry.register_plugin({
       .type = std::string(plugin::type::kGRPC),
       .id = "cri",
-      .requirements = {std::string(plugin::type::kService), std::string(plugin::type::kMetadata)},
+      .requirements = {std::string(plugin::type::kService), std::string(plugin::type::kMetadata),
+                       std::string(plugin::type::kDiff)},
       .config = plugin::typed_config<Config>(),
       .init = [](plugin::InitContext& ic) -> errdefs::StatusOr<plugin::Instance> {
         CTRD_ASSIGN_OR_RETURN(Config config, ic.config<Config>());
         auto db = ic.get<metadata::DB>(plugin::type::kMetadata);
         auto images = ic.get_by_id<services::images::ImagesService>(plugin::type::kService, "images-service");
+        auto applier = ic.get<diff::Applier>(plugin::type::kDiff);
         std::unique_ptr<ImageStore> store;
+        std::unique_ptr<ImagePuller> puller;
         if (db.ok() && images.ok()) {
-          store = std::make_unique<ImageStore>(std::move(db).value(), std::move(images).value(),
-                                               ctrd::images::host_platform());
+          store = std::make_unique<ImageStore>(*db, *images, ctrd::images::host_platform());
+          if (applier.ok())
+            puller =
+                std::make_unique<ImagePuller>(config, *db, *images, *applier, ctrd::images::host_platform());
         }
         // The daemon's root: the plugin's own directory is one below it.
         const std::string root = std::filesystem::path(ic.root()).parent_path().string();
-        auto service = std::make_shared<CriService>(std::move(config), root, std::move(store));
+        auto service =
+            std::make_shared<CriService>(std::move(config), root, std::move(store), std::move(puller));
         return plugin::Instance::of<CriGrpc, server::GrpcService>(
             std::make_shared<CriGrpc>(std::move(service), ic.blocking()));
       },

@@ -3,6 +3,7 @@
 #include <cri/runtime/v1/api.grpc.pb.h>
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -156,6 +157,63 @@ TEST(Cri, ImagesImportedIntoK8sIoAreListedFoundAndRemovedByTheImageService) {
   grpc::ClientContext ctx;
   ASSERT_TRUE(images->ListImages(&ctx, cri::ListImagesRequest(), &after).ok());
   EXPECT_EQ(after.images_size(), 0);
+}
+
+TEST(Cri, PullImageFetchesThroughAHostsTomlMirrorUnpacksAndRecordsTheImage) {
+  TempDir work;
+  Registry registry(work.path() / "registry");
+  auto pushed = registry.push(busybox_tar(work.path()), "library/busybox:1.36");
+  ASSERT_EQ(pushed.exit_code, 0) << pushed.all();
+  // docker.io is served by the loopback registry: nothing leaves the machine.
+  std::filesystem::create_directories(work.path() / "certs.d" / "docker.io");
+  std::ofstream(work.path() / "certs.d" / "docker.io" / "hosts.toml")
+      << "server = \"http://" << registry.host() << "\"\n"
+      << "[host.\"http://" << registry.host() << "\"]\n  capabilities = [\"pull\", \"resolve\"]\n";
+  Daemon d(DaemonOptions{
+      .config = "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".registry]\nconfig_path = \"" +
+                (work.path() / "certs.d").string() + "\"\n"});
+  auto images = cri::ImageService::NewStub(d.channel());
+
+  cri::PullImageResponse pulled;
+  {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(120));
+    cri::PullImageRequest req;
+    req.mutable_image()->set_image("busybox:1.36");
+    auto status = images->PullImage(&ctx, req, &pulled);
+    ASSERT_TRUE(status.ok()) << status.error_message() << d.log();
+  }
+  EXPECT_TRUE(pulled.image_ref().starts_with("sha256:")) << pulled.image_ref();
+
+  cri::ImageStatusResponse status;
+  {
+    grpc::ClientContext ctx;
+    cri::ImageStatusRequest req;
+    req.mutable_image()->set_image("busybox:1.36");
+    ASSERT_TRUE(images->ImageStatus(&ctx, req, &status).ok());
+  }
+  EXPECT_EQ(status.image().id(), pulled.image_ref());
+  ASSERT_EQ(status.image().repo_tags_size(), 1);
+  EXPECT_EQ(status.image().repo_tags(0), "docker.io/library/busybox:1.36");
+  ASSERT_EQ(status.image().repo_digests_size(), 1);
+  EXPECT_TRUE(status.image().repo_digests(0).starts_with("docker.io/library/busybox@sha256:"));
+
+  // containerd's three records, and the layers unpacked into overlayfs.
+  const std::string records = d.ctr({"images", "ls", "-q"}, "k8s.io").out;
+  EXPECT_NE(records.find("docker.io/library/busybox:1.36\n"), std::string::npos) << records;
+  EXPECT_NE(records.find(pulled.image_ref()), std::string::npos) << records;
+  EXPECT_NE(d.ctr({"snapshots", "ls"}, "k8s.io").out.find("Committed"), std::string::npos);
+  EXPECT_NE(d.ctr({"images", "check"}, "k8s.io").out.find("complete"), std::string::npos);
+
+  // A name no registry serves is an error that says what was pulled.
+  grpc::ClientContext ctx;
+  cri::PullImageRequest missing;
+  missing.mutable_image()->set_image("busybox:no-such-tag");
+  cri::PullImageResponse none;
+  auto failed = images->PullImage(&ctx, missing, &none);
+  EXPECT_EQ(failed.error_code(), grpc::StatusCode::NOT_FOUND) << failed.error_message();
+  EXPECT_NE(failed.error_message().find("docker.io/library/busybox:no-such-tag"), std::string::npos)
+      << failed.error_message();
 }
 
 TEST(Cri, ConfigDefaultPrintsContainerdsCriSection) {

@@ -291,4 +291,41 @@ std::filesystem::path busybox_tar(const std::filesystem::path& dir, const std::s
                  {"--busybox", "--format", format, "--compression", compression});
 }
 
+Registry::Registry(const std::filesystem::path& dir) : dir_(dir) {
+  port_ = free_port();
+  std::filesystem::create_directories(dir_ / "storage");
+  std::ofstream(dir_ / "registry.yml") << "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n"
+                                       << "    rootdirectory: " << (dir_ / "storage").string()
+                                       << "\nhttp:\n  addr: 127.0.0.1:" << port_ << "\n";
+  process_ = std::make_unique<Process>(
+      std::vector<std::string>{"/usr/bin/docker-registry", "serve", (dir_ / "registry.yml").string()},
+      (dir_ / "registry.log").string());
+}
+
+RunResult Registry::push(const std::filesystem::path& oci_tar, const std::string& repo) {
+  RunResult r;
+  for (int attempt = 0; attempt < 50; ++attempt) {
+    r = run({"/usr/bin/skopeo", "--insecure-policy", "copy", "--dest-tls-verify=false",
+             "oci-archive:" + oci_tar.string(), "docker://" + host() + "/" + repo});
+    if (r.exit_code == 0 || r.all().find("connection refused") == std::string::npos) break;
+    wait_for_listener();
+  }
+  return r;
+}
+
+void Registry::wait_for_listener() {
+  // Bounded: returns as soon as the port accepts, or after ~100 ms.
+  for (int i = 0; i < 100; ++i) {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port_));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    ::close(fd);
+    if (ok) return;
+    ::usleep(1000);
+  }
+}
+
 }  // namespace ctrd::testing

@@ -119,4 +119,22 @@ std::string ctr_binary();
 // A gRPC context carrying a namespace (and lease, when given).
 std::unique_ptr<grpc::ClientContext> context_for(const std::string& ns, const std::string& lease = "");
 
+// Debian's docker-registry on a free loopback port, serving from `dir`;
+// stopped with the object.
+class Registry {
+ public:
+  explicit Registry(const std::filesystem::path& dir);
+  int port() const { return port_; }
+  std::string host() const { return "127.0.0.1:" + std::to_string(port_); }
+  // Pushes an OCI archive with skopeo, retrying (bounded) while the registry
+  // is still starting.
+  RunResult push(const std::filesystem::path& oci_tar, const std::string& repo);
+
+ private:
+  void wait_for_listener();
+  std::filesystem::path dir_;
+  int port_ = 0;
+  std::unique_ptr<Process> process_;
+};
+
 }  // namespace ctrd::testing

@@ -333,56 +333,7 @@ TEST(BrokenLayers, ClearErrorsAndNothingCommitted) {
   EXPECT_EQ(d.ctr({"version"}).exit_code, 0);
 }
 
-// A docker-registry on loopback with busybox pushed to it by skopeo.
-class Registry {
- public:
-  explicit Registry(const fs::path& dir) : dir_(dir) {
-    port_ = free_port();
-    fs::create_directories(dir_ / "storage");
-    std::ofstream(dir_ / "registry.yml") << "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n"
-                                         << "    rootdirectory: " << (dir_ / "storage").string()
-                                         << "\nhttp:\n  addr: 127.0.0.1:" << port_ << "\n";
-    process_ = std::make_unique<Process>(
-        std::vector<std::string>{"/usr/bin/docker-registry", "serve", (dir_ / "registry.yml").string()},
-        (dir_ / "registry.log").string());
-  }
-  int port() const { return port_; }
-  std::string host() const { return "127.0.0.1:" + std::to_string(port_); }
-  // Pushes with skopeo, retrying (bounded) while the registry is still starting.
-  RunResult push(const fs::path& oci_tar, const std::string& repo) {
-    RunResult r;
-    for (int attempt = 0; attempt < 50; ++attempt) {
-      r = run({"/usr/bin/skopeo", "--insecure-policy", "copy", "--dest-tls-verify=false",
-               "oci-archive:" + oci_tar.string(), "docker://" + host() + "/" + repo});
-      if (r.exit_code == 0 || !connection_refused(r)) break;
-      wait_for_listener();
-    }
-    return r;
-  }
-
- private:
-  static bool connection_refused(const RunResult& r) {
-    return r.all().find("connection refused") != std::string::npos;
-  }
-  void wait_for_listener() {
-    // Bounded: returns as soon as the port accepts, or after ~100 ms.
-    for (int i = 0; i < 100; ++i) {
-      int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-      sockaddr_in addr{};
-      addr.sin_family = AF_INET;
-      addr.sin_port = htons(static_cast<uint16_t>(port_));
-      addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-      bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-      ::close(fd);
-      if (ok) return;
-      ::usleep(1000);
-    }
-  }
-  fs::path dir_;
-  int port_ = 0;
-  std::unique_ptr<Process> process_;
-};
-
+// ctr pulls from a docker-registry on loopback that skopeo pushed busybox to.
 TEST(Images, PullFromLoopbackRegistry) {
   Daemon d;
   Registry registry(d.dir() / "registry");
