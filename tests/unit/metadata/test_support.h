@@ -4,7 +4,6 @@
 #pragma once
 
 #include <gtest/gtest.h>
-#include <openssl/evp.h>
 #include <stdlib.h>
 
 #include <algorithm>
@@ -20,6 +19,7 @@
 #include "errdefs/errdefs.h"
 #include "fake_snapshotter.h"
 #include "metadata/db.h"
+#include "support/digest.h"
 #include "support/temp_dir.h"
 
 namespace ctrd::metadata::test_support {
@@ -28,18 +28,7 @@ using content::Clock;
 using errdefs::Status;
 using errdefs::StatusOr;
 
-inline std::string sha256(std::string_view data) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out = "sha256:";
-  for (unsigned int i = 0; i < len; ++i) {
-    out.push_back(kHex[md[i] >> 4]);
-    out.push_back(kHex[md[i] & 0xf]);
-  }
-  return out;
-}
+inline std::string sha256(std::string_view data) { return ctrd::testing::sha256_digest(data); }
 
 using TempDir = ::ctrd::testing::TempDir;
 

@@ -2,28 +2,17 @@
 // computed outside ctrd (Python's hashlib, the formula of image-spec's
 // identity.ChainID).
 #include <gtest/gtest.h>
-#include <openssl/evp.h>
 
 #include <string>
 #include <string_view>
 
+#include "support/digest.h"
 #include "unpack/unpack.h"
 
 namespace ctrd::unpack {
 namespace {
 
-std::string sha256_digest(std::string_view data) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out = "sha256:";
-  for (unsigned int i = 0; i < len; ++i) {
-    out.push_back(kHex[md[i] >> 4]);
-    out.push_back(kHex[md[i] & 0xf]);
-  }
-  return out;
-}
+using ctrd::testing::sha256_digest;
 
 TEST(ChainId, NoLayersHasNoChainId) { EXPECT_EQ(chain_id({}), ""); }
 

@@ -3,9 +3,9 @@
 // image is tools/mkimage.py's busybox plus one layer of our own, imported
 // into the content store blob by blob as `ctr images import` would.
 #include "unpack/unpack.h"
+#include "support/digest.h"
 
 #include <gtest/gtest.h>
-#include <openssl/evp.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -41,18 +41,7 @@ using nlohmann::json;
 constexpr std::string_view kNs = "k8s.io";
 constexpr std::string_view kHello = "hello from the top layer\n";
 
-std::string sha256_digest(std::string_view data) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out = "sha256:";
-  for (unsigned int i = 0; i < len; ++i) {
-    out.push_back(kHex[md[i] >> 4]);
-    out.push_back(kHex[md[i] & 0xf]);
-  }
-  return out;
-}
+using ctrd::testing::sha256_digest;
 
 std::string read_file(const stdfs::path& path) {
   std::ifstream in(path, std::ios::binary);
