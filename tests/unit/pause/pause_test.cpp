@@ -48,7 +48,10 @@ TEST(Pause, AsPidOneItReapsOrphans) {
                            "  z=$(grep -l '^State:.*Z' /proc/[0-9]*/status 2>/dev/null | wc -l); "
                            "  [ \"$z\" = 0 ] && { echo reaped; exit 0; }; sleep 0.05; "
                            "done; echo zombies; exit 1\n";
-  DaemonProcess pid1({"/usr/bin/unshare", "--pid", "--fork", "--mount-proc", kPause}, dir.sub("pid1.log"));
+  // --kill-child: if the test ends early and unshare is killed, the pause
+  // process goes with it.
+  DaemonProcess pid1({"/usr/bin/unshare", "--pid", "--fork", "--mount-proc", "--kill-child", kPause},
+                     dir.sub("pid1.log"));
   ASSERT_TRUE(poll_until(
       [&] {
         auto children = os::run({"pgrep", "-P", std::to_string(pid1.pid())});
