@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <limits>
 #include <mutex>
 #include <optional>
@@ -150,21 +151,30 @@ class Puller {
 
   Status commit_document(const Descriptor& d, const std::string& body, content::Labels labels) {
     labels[source_key_] = append_distribution_source("", ref_.repository);
+    Status s = write_blob(d, labels, [&](content::Writer& writer) { return writer.write(body); });
+    return s.ok() ? s : s.with_context("commit " + d.digest);
+  }
+
+  // Writes `d` through `fill` and commits it with `labels`; a blob that is
+  // there already only gets the labels. On any failure nothing of it is kept.
+  Status write_blob(const Descriptor& d, const content::Labels& labels,
+                    const std::function<Status(content::Writer&)>& fill) {
     const std::string ref = ingest_ref(d);
     auto writer = store_.writer({ref, d.size, d.digest});
     if (!writer.ok()) {
       if (errdefs::IsAlreadyExists(writer.status())) return label_existing(d.digest, labels);
       return writer.status().with_context("write " + d.digest);
     }
+    // A resumed ingest starts over: the registry is asked for the whole blob.
     if (auto st = (*writer)->status(); st.ok() && st->offset > 0)
       CTRD_RETURN_IF_ERROR((*writer)->truncate(0));
-    Status s = (*writer)->write(body);
+    Status s = fill(**writer);
     if (s.ok()) s = (*writer)->commit(d.size, d.digest, labels);
     if (errdefs::IsAlreadyExists(s)) return label_existing(d.digest, labels);
     if (!s.ok()) {
       writer->reset();
       (void)store_.abort(ref);
-      return s.with_context("commit " + d.digest);
+      return s;
     }
     return Status::Ok();
   }
@@ -226,28 +236,12 @@ class Puller {
   Status fetch_blob(const Descriptor& d, const std::atomic<bool>& failed) {
     content::Labels labels{{source_key_, append_distribution_source("", ref_.repository)}};
     if (store_.info(d.digest).ok()) return label_existing(d.digest, labels);
-    const std::string ref = ingest_ref(d);
-    auto writer = store_.writer({ref, d.size, d.digest});
-    if (!writer.ok()) {
-      if (errdefs::IsAlreadyExists(writer.status())) return label_existing(d.digest, labels);
-      return writer.status().with_context("write " + d.digest);
-    }
-    // A resumed ingest starts over: the registry is asked for the whole blob.
-    if (auto st = (*writer)->status(); st.ok() && st->offset > 0)
-      CTRD_RETURN_IF_ERROR((*writer)->truncate(0));
-    Status s = resolver_.fetch(ref_, d, [&](std::string_view data) -> Status {
-      if (failed) return errdefs::Canceled("pull stopped by an earlier error");
-      return (*writer)->write(data);
+    return write_blob(d, labels, [&](content::Writer& writer) {
+      return resolver_.fetch(ref_, d, [&](std::string_view data) -> Status {
+        if (failed) return errdefs::Canceled("pull stopped by an earlier error");
+        return writer.write(data);
+      });
     });
-    if (s.ok()) s = (*writer)->commit(d.size, d.digest, labels);
-    if (errdefs::IsAlreadyExists(s)) return label_existing(d.digest, labels);
-    if (!s.ok()) {
-      // What the registry sent is not the blob: nothing of it is kept.
-      writer->reset();
-      (void)store_.abort(ref);
-      return s;
-    }
-    return Status::Ok();
   }
 
   Resolver& resolver_;
