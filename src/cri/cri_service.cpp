@@ -62,6 +62,31 @@ FilesystemUsage CriService::image_fs_usage() {
   return usage;
 }
 
+void CriService::enable_workloads(Backend backend) {
+  backend.config = &config_;
+  backend.images = images_.get();
+  backend.puller = puller_.get();
+  backend.networks = [this] { return load_networks(); };
+  sandboxes_ = std::make_unique<SandboxService>(backend);
+  containers_ = std::make_shared<ContainerService>(std::move(backend), *sandboxes_);
+}
+
+errdefs::Status CriService::stop_pod_sandbox(const std::string& id) {
+  if (!sandboxes_) return errdefs::Unavailable("cri: pods need the container, snapshot and task services");
+  CTRD_ASSIGN_OR_RETURN(Sandbox sandbox, sandboxes_->store().get(id));
+  CTRD_RETURN_IF_ERROR(containers_->stop_all(sandbox.metadata.id));
+  return sandboxes_->stop(sandbox.metadata.id);
+}
+
+errdefs::Status CriService::remove_pod_sandbox(const std::string& id) {
+  if (!sandboxes_) return errdefs::Unavailable("cri: pods need the container, snapshot and task services");
+  auto sandbox = sandboxes_->store().get(id);
+  if (sandbox.status().code() == errdefs::Code::kNotFound) return errdefs::Status::Ok();
+  CTRD_RETURN_IF_ERROR(sandbox.status());
+  CTRD_RETURN_IF_ERROR(containers_->remove_all(sandbox->metadata.id));
+  return sandboxes_->remove(sandbox->metadata.id);
+}
+
 RuntimeVersion CriService::version() const {
   return RuntimeVersion{.version = std::string(kKubeApiVersion),
                         .runtime_name = "ctrd",
@@ -69,7 +94,7 @@ RuntimeVersion CriService::version() const {
                         .runtime_api_version = "v1"};
 }
 
-errdefs::StatusOr<std::vector<NetworkConfig>> CriService::reload_network() {
+errdefs::StatusOr<std::vector<NetworkConfig>> CriService::load_networks() {
   auto loaded = load_network_configs(config_.cni.conf_dir, config_.cni.max_conf_num);
   std::lock_guard lock(mu_);
   if (loaded.ok()) {
@@ -83,7 +108,7 @@ errdefs::StatusOr<std::vector<NetworkConfig>> CriService::reload_network() {
 RuntimeStatus CriService::status(bool verbose) {
   RuntimeStatus out;
   out.conditions.push_back(Condition{.type = "RuntimeReady", .status = true, .reason = "", .message = ""});
-  auto networks = reload_network();
+  auto networks = load_networks();
   if (networks.ok()) {
     out.conditions.push_back(Condition{.type = "NetworkReady", .status = true, .reason = "", .message = ""});
   } else {
@@ -125,7 +150,7 @@ errdefs::Status CriService::update_runtime_config(const std::string& pod_cidr) {
     pod_cidr_ = pod_cidr;
   }
   if (cidrs.empty() || config_.cni.conf_template.empty()) return errdefs::Status::Ok();
-  if (reload_network().ok()) {
+  if (load_networks().ok()) {
     log::info("network is ready: not generating a CNI config from the template",
               {{"conf_dir", config_.cni.conf_dir}});
     return errdefs::Status::Ok();

@@ -12,10 +12,13 @@
 #include <string>
 #include <vector>
 
+#include "cri/backend.h"
 #include "cri/cni_config.h"
 #include "cri/config.h"
+#include "cri/container_service.h"
 #include "cri/image_pull.h"
 #include "cri/image_store.h"
+#include "cri/sandbox_service.h"
 #include "errdefs/errdefs.h"
 
 namespace ctrd::cri {
@@ -72,6 +75,21 @@ class CriService {
   // cost more than it tells.
   FilesystemUsage image_fs_usage();
 
+  // Pods and containers need the daemon's container, snapshot and task
+  // services: `backend` names them (its images, puller and networks are
+  // this service's). Without this call the pod calls answer Unavailable.
+  void enable_workloads(Backend backend);
+  // Null until enable_workloads.
+  SandboxService* sandboxes() { return sandboxes_.get(); }
+  ContainerService* containers() { return containers_.get(); }
+  // StopPodSandbox: the pod's containers are killed first.
+  errdefs::Status stop_pod_sandbox(const std::string& id);
+  // RemovePodSandbox: the pod's containers are removed first.
+  errdefs::Status remove_pod_sandbox(const std::string& id);
+
+  // The pod network's configuration, conf_dir read again.
+  errdefs::StatusOr<std::vector<NetworkConfig>> load_networks();
+
   RuntimeVersion version() const;
   // The network is ready once [cni] conf_dir holds a configuration; the
   // directory is read again on each call, so a config a node agent writes
@@ -83,12 +101,12 @@ class CriService {
   errdefs::Status update_runtime_config(const std::string& pod_cidr);
 
  private:
-  errdefs::StatusOr<std::vector<NetworkConfig>> reload_network();
-
   const Config config_;
   const std::string root_;
   const std::unique_ptr<ImageStore> images_;
   const std::unique_ptr<ImagePuller> puller_;
+  std::unique_ptr<SandboxService> sandboxes_;
+  std::shared_ptr<ContainerService> containers_;
   std::mutex mu_;
   std::optional<FilesystemUsage> image_fs_;
   std::vector<NetworkConfig> networks_;

@@ -10,22 +10,175 @@
 
 #include "cri/cri_service.h"
 #include "cri/plugin.h"
+#include "cri/status_proto.h"
 #include "diff/diff.h"
 #include "executor/worker_pool.h"
 #include "images/platform.h"
+#include "log/log.h"
 #include "metadata/db.h"
+#include "os/process.h"
 #include "server/service.h"
 #include "server/unary.h"
+#include "services/containers/containers.h"
 #include "services/images/images.h"
+#include "services/snapshots/snapshots.h"
+#include "services/tasks/tasks.h"
 
 namespace ctrd::cri {
 namespace {
 
-namespace api = runtime::v1;
+namespace api = ::runtime::v1;
+
+errdefs::Status no_workloads() {
+  return errdefs::Unavailable("cri: pods need the container, snapshot and task services");
+}
 
 class RuntimeFrontEnd final : public api::RuntimeService::CallbackService {
  public:
-  explicit RuntimeFrontEnd(std::shared_ptr<CriService> service) : service_(std::move(service)) {}
+  RuntimeFrontEnd(std::shared_ptr<CriService> service, std::shared_ptr<executor::WorkerPool> blocking)
+      : service_(std::move(service)), blocking_(std::move(blocking)) {}
+
+  // Pod and container calls start processes and wait for them: off the
+  // callback threads, on the daemon's pool for blocking work.
+  template <typename Fn>
+  grpc::ServerUnaryReactor* blocking(grpc::CallbackServerContext* ctx, Fn fn) {
+    if (service_->sandboxes() == nullptr) return server::unary(ctx, [] { return no_workloads(); });
+    return server::unary_blocking(ctx, *blocking_, std::move(fn));
+  }
+
+  grpc::ServerUnaryReactor* RunPodSandbox(grpc::CallbackServerContext* ctx,
+                                          const api::RunPodSandboxRequest* req,
+                                          api::RunPodSandboxResponse* resp) override {
+    return blocking(ctx, [service = service_, req, resp]() -> errdefs::Status {
+      CTRD_ASSIGN_OR_RETURN(std::string id, service->sandboxes()->run(req->config(), req->runtime_handler()));
+      resp->set_pod_sandbox_id(id);
+      return errdefs::Status::Ok();
+    });
+  }
+
+  grpc::ServerUnaryReactor* StopPodSandbox(grpc::CallbackServerContext* ctx,
+                                           const api::StopPodSandboxRequest* req,
+                                           api::StopPodSandboxResponse*) override {
+    return blocking(ctx,
+                    [service = service_, req] { return service->stop_pod_sandbox(req->pod_sandbox_id()); });
+  }
+
+  grpc::ServerUnaryReactor* RemovePodSandbox(grpc::CallbackServerContext* ctx,
+                                             const api::RemovePodSandboxRequest* req,
+                                             api::RemovePodSandboxResponse*) override {
+    return blocking(ctx,
+                    [service = service_, req] { return service->remove_pod_sandbox(req->pod_sandbox_id()); });
+  }
+
+  grpc::ServerUnaryReactor* PodSandboxStatus(grpc::CallbackServerContext* ctx,
+                                             const api::PodSandboxStatusRequest* req,
+                                             api::PodSandboxStatusResponse* resp) override {
+    return server::unary(ctx, [&]() -> errdefs::Status {
+      if (service_->sandboxes() == nullptr) return no_workloads();
+      CTRD_ASSIGN_OR_RETURN(Sandbox sandbox, service_->sandboxes()->store().get(req->pod_sandbox_id()));
+      to_proto(sandbox, resp->mutable_status());
+      if (req->verbose()) {
+        nlohmann::json info{{"pid", sandbox.pid},
+                            {"runtimeHandler", sandbox.metadata.runtime_handler},
+                            {"netNamespacePath", sandbox.metadata.netns_path},
+                            {"image", service_->config().sandbox_image}};
+        (*resp->mutable_info())["info"] = info.dump();
+      }
+      return errdefs::Status::Ok();
+    });
+  }
+
+  grpc::ServerUnaryReactor* ListPodSandbox(grpc::CallbackServerContext* ctx,
+                                           const api::ListPodSandboxRequest* req,
+                                           api::ListPodSandboxResponse* resp) override {
+    return server::unary(ctx, [&]() -> errdefs::Status {
+      if (service_->sandboxes() == nullptr) return no_workloads();
+      for (const auto& sandbox : service_->sandboxes()->store().list())
+        if (matches(req->filter(), sandbox)) to_proto(sandbox, resp->add_items());
+      return errdefs::Status::Ok();
+    });
+  }
+
+  grpc::ServerUnaryReactor* CreateContainer(grpc::CallbackServerContext* ctx,
+                                            const api::CreateContainerRequest* req,
+                                            api::CreateContainerResponse* resp) override {
+    return blocking(ctx, [service = service_, req, resp]() -> errdefs::Status {
+      CTRD_ASSIGN_OR_RETURN(std::string id,
+                            service->containers()->create(req->pod_sandbox_id(), req->config()));
+      resp->set_container_id(id);
+      return errdefs::Status::Ok();
+    });
+  }
+
+  grpc::ServerUnaryReactor* StartContainer(grpc::CallbackServerContext* ctx,
+                                           const api::StartContainerRequest* req,
+                                           api::StartContainerResponse*) override {
+    return blocking(ctx,
+                    [service = service_, req] { return service->containers()->start(req->container_id()); });
+  }
+
+  grpc::ServerUnaryReactor* StopContainer(grpc::CallbackServerContext* ctx,
+                                          const api::StopContainerRequest* req,
+                                          api::StopContainerResponse*) override {
+    return blocking(ctx, [service = service_, req] {
+      return service->containers()->stop(req->container_id(),
+                                         std::chrono::seconds(std::max<int64_t>(req->timeout(), 0)));
+    });
+  }
+
+  grpc::ServerUnaryReactor* RemoveContainer(grpc::CallbackServerContext* ctx,
+                                            const api::RemoveContainerRequest* req,
+                                            api::RemoveContainerResponse*) override {
+    return blocking(ctx,
+                    [service = service_, req] { return service->containers()->remove(req->container_id()); });
+  }
+
+  grpc::ServerUnaryReactor* ContainerStatus(grpc::CallbackServerContext* ctx,
+                                            const api::ContainerStatusRequest* req,
+                                            api::ContainerStatusResponse* resp) override {
+    return server::unary(ctx, [&]() -> errdefs::Status {
+      if (service_->containers() == nullptr) return no_workloads();
+      CTRD_ASSIGN_OR_RETURN(CriContainer container, service_->containers()->store().get(req->container_id()));
+      to_proto(container, resp->mutable_status());
+      if (req->verbose()) {
+        nlohmann::json info{{"sandboxID", container.metadata.sandbox_id}, {"pid", container.status.pid}};
+        (*resp->mutable_info())["info"] = info.dump();
+      }
+      return errdefs::Status::Ok();
+    });
+  }
+
+  grpc::ServerUnaryReactor* ListContainers(grpc::CallbackServerContext* ctx,
+                                           const api::ListContainersRequest* req,
+                                           api::ListContainersResponse* resp) override {
+    return server::unary(ctx, [&]() -> errdefs::Status {
+      if (service_->containers() == nullptr) return no_workloads();
+      for (const auto& container : service_->containers()->store().list())
+        if (matches(req->filter(), container)) to_proto(container, resp->add_containers());
+      return errdefs::Status::Ok();
+    });
+  }
+
+  grpc::ServerUnaryReactor* ExecSync(grpc::CallbackServerContext* ctx, const api::ExecSyncRequest* req,
+                                     api::ExecSyncResponse* resp) override {
+    return blocking(ctx, [service = service_, req, resp]() -> errdefs::Status {
+      CTRD_ASSIGN_OR_RETURN(
+          ExecSyncResult result,
+          service->containers()->exec_sync(req->container_id(), {req->cmd().begin(), req->cmd().end()},
+                                           std::chrono::seconds(std::max<int64_t>(req->timeout(), 0))));
+      resp->set_stdout(std::move(result.stdout));
+      resp->set_stderr(std::move(result.stderr));
+      resp->set_exit_code(result.exit_code);
+      return errdefs::Status::Ok();
+    });
+  }
+
+  grpc::ServerUnaryReactor* ReopenContainerLog(grpc::CallbackServerContext* ctx,
+                                               const api::ReopenContainerLogRequest* req,
+                                               api::ReopenContainerLogResponse*) override {
+    return blocking(
+        ctx, [service = service_, req] { return service->containers()->reopen_log(req->container_id()); });
+  }
 
   grpc::ServerUnaryReactor* Version(grpc::CallbackServerContext* ctx, const api::VersionRequest*,
                                     api::VersionResponse* resp) override {
@@ -65,6 +218,7 @@ class RuntimeFrontEnd final : public api::RuntimeService::CallbackService {
 
  private:
   std::shared_ptr<CriService> service_;
+  std::shared_ptr<executor::WorkerPool> blocking_;
 };
 
 void to_proto(const CriImage& image, api::Image* out) {
@@ -192,7 +346,7 @@ class ImageFrontEnd final : public api::ImageService::CallbackService {
 class CriGrpc final : public server::GrpcService {
  public:
   CriGrpc(const std::shared_ptr<CriService>& service, std::shared_ptr<executor::WorkerPool> blocking)
-      : service_(service), runtime_(service), images_(service, std::move(blocking)) {}
+      : service_(service), runtime_(service, blocking), images_(service, std::move(blocking)) {}
 
   void register_grpc(grpc::ServerBuilder& builder) override {
     builder.RegisterService(&runtime_);
@@ -204,6 +358,19 @@ class CriGrpc final : public server::GrpcService {
   RuntimeFrontEnd runtime_;
   ImageFrontEnd images_;
 };
+
+// ctrd-pause beside the daemon's executable (as installed, and in the build
+// tree), else on PATH.
+std::string pause_binary() {
+  std::error_code ec;
+  const auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    const auto beside = self.parent_path() / "ctrd-pause";
+    if (std::filesystem::exists(beside, ec)) return beside.string();
+  }
+  auto found = os::look_path("ctrd-pause");
+  return found.ok() ? *found : "";
+}
 
 }  // namespace
 
@@ -231,6 +398,29 @@ void register_plugin(plugin::Registry& registry) {
         const std::string root = std::filesystem::path(ic.root()).parent_path().string();
         auto service =
             std::make_shared<CriService>(std::move(config), root, std::move(store), std::move(puller));
+        auto containers = ic.get_by_id<services::containers::ContainersService>(plugin::type::kService,
+                                                                                "containers-service");
+        auto snapshots =
+            ic.get_by_id<services::snapshots::SnapshotsService>(plugin::type::kService, "snapshots-service");
+        auto tasks = ic.get_by_id<services::tasks::TasksService>(plugin::type::kService, "tasks-service");
+        if (db.ok() && containers.ok() && snapshots.ok() && tasks.ok()) {
+          service->enable_workloads(Backend{.config = nullptr,
+                                            .root = ic.root(),
+                                            .state = ic.state(),
+                                            .db = *db,
+                                            .containers = *containers,
+                                            .snapshots = *snapshots,
+                                            .tasks = *tasks,
+                                            .images = nullptr,
+                                            .puller = nullptr,
+                                            .networks = {},
+                                            .pause_binary = pause_binary(),
+                                            .blocking = ic.blocking()});
+        } else {
+          log::warn(
+              "cri: pods and containers are unavailable: the container, snapshot or task service is not "
+              "loaded");
+        }
         return plugin::Instance::of<CriGrpc, server::GrpcService>(
             std::make_shared<CriGrpc>(std::move(service), ic.blocking()));
       },

@@ -4,6 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cri/id_prefix.h"
+
 namespace ctrd::cri {
 namespace {
 
@@ -14,7 +16,7 @@ constexpr std::string_view kMetadataVersion = "v1";
 
 }  // namespace
 
-std::string sandbox_name(const runtime::v1::PodSandboxMetadata& metadata) {
+std::string sandbox_name(const ::runtime::v1::PodSandboxMetadata& metadata) {
   return "k8s_POD_" + metadata.name() + "_" + metadata.namespace_() + "_" + metadata.uid() + "_" +
          std::to_string(metadata.attempt());
 }
@@ -98,13 +100,7 @@ errdefs::Status SandboxStore::add(Sandbox sandbox) {
 
 errdefs::StatusOr<Sandbox> SandboxStore::get(const std::string& id_or_prefix) const {
   std::lock_guard lock(mu_);
-  if (id_or_prefix.empty()) return errdefs::NotFound("sandbox id is empty");
-  if (auto it = sandboxes_.find(id_or_prefix); it != sandboxes_.end()) return it->second;
-  auto it = sandboxes_.lower_bound(id_or_prefix);
-  if (it == sandboxes_.end() || !it->first.starts_with(id_or_prefix))
-    return errdefs::NotFound("sandbox " + errdefs::quoted(id_or_prefix) + " does not exist");
-  if (auto next = std::next(it); next != sandboxes_.end() && next->first.starts_with(id_or_prefix))
-    return errdefs::NotFound("sandbox id prefix " + errdefs::quoted(id_or_prefix) + " is ambiguous");
+  CTRD_ASSIGN_OR_RETURN(auto it, find_by_id_or_prefix(sandboxes_, id_or_prefix, "sandbox"));
   return it->second;
 }
 

@@ -11,11 +11,13 @@
 
 #include <chrono>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "cri/exit_latch.h"
 #include "errdefs/errdefs.h"
 
 namespace ctrd::cri {
@@ -28,7 +30,7 @@ enum class SandboxState { kReady, kNotReady, kUnknown };
 struct SandboxMetadata {
   std::string id;
   std::string name;  // sandbox_name(config.metadata())
-  runtime::v1::PodSandboxConfig config;
+  ::runtime::v1::PodSandboxConfig config;
   std::string netns_path;  // empty with the host's network
   std::string ip;
   std::vector<std::string> additional_ips;
@@ -41,10 +43,12 @@ struct Sandbox {
   SandboxState state = SandboxState::kUnknown;
   uint32_t pid = 0;
   std::chrono::system_clock::time_point created_at;
+  // Set when the pause process has exited; shared by every copy.
+  std::shared_ptr<ExitLatch> exited;
 };
 
 // "k8s_POD_<name>_<namespace>_<uid>_<attempt>", as containerd's CRI makes it.
-std::string sandbox_name(const runtime::v1::PodSandboxMetadata& metadata);
+std::string sandbox_name(const ::runtime::v1::PodSandboxMetadata& metadata);
 
 errdefs::StatusOr<std::string> encode_metadata(const SandboxMetadata& metadata);
 // DataLoss naming what does not parse.

@@ -12,7 +12,7 @@
 namespace ctrd::testing {
 namespace {
 
-namespace cri = runtime::v1;
+namespace cri = ::runtime::v1;
 
 std::string cri_config(const std::string& dir) {
   return "version = 2\n"

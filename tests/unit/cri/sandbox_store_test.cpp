@@ -8,8 +8,8 @@
 namespace ctrd::cri {
 namespace {
 
-runtime::v1::PodSandboxConfig pod_config(const std::string& name) {
-  runtime::v1::PodSandboxConfig config;
+::runtime::v1::PodSandboxConfig pod_config(const std::string& name) {
+  ::runtime::v1::PodSandboxConfig config;
   config.mutable_metadata()->set_name(name);
   config.mutable_metadata()->set_namespace_("default");
   config.mutable_metadata()->set_uid("uid-" + name);

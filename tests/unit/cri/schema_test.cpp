@@ -40,8 +40,8 @@ TEST(CriSchema, ServicesHaveTheirFullNames) {
   ASSERT_NE(service("runtime.v1.RuntimeService"), nullptr);
   ASSERT_NE(service("runtime.v1.ImageService"), nullptr);
   EXPECT_EQ(service("runtime.v1.RuntimeService")->file()->name(), "cri/runtime/v1/api.proto");
-  EXPECT_STREQ(runtime::v1::RuntimeService::service_full_name(), "runtime.v1.RuntimeService");
-  EXPECT_STREQ(runtime::v1::ImageService::service_full_name(), "runtime.v1.ImageService");
+  EXPECT_STREQ(::runtime::v1::RuntimeService::service_full_name(), "runtime.v1.RuntimeService");
+  EXPECT_STREQ(::runtime::v1::ImageService::service_full_name(), "runtime.v1.ImageService");
 }
 
 TEST(CriSchema, RuntimeServiceHasTheKubeletMethods) {
@@ -155,24 +155,24 @@ TEST(CriSchema, ImageSpecAndEnums) {
   expect_field("PullImageRequest", "auth", 2);
   expect_field("AuthConfig", "registry_token", 6);
 
-  EXPECT_EQ(runtime::v1::TARGET, 3);
-  EXPECT_EQ(runtime::v1::SANDBOX_NOTREADY, 1);
-  EXPECT_EQ(runtime::v1::CONTAINER_UNKNOWN, 3);
-  EXPECT_EQ(runtime::v1::CONTAINER_DELETED_EVENT, 3);
-  EXPECT_EQ(runtime::v1::MountPropagation_Name(runtime::v1::PROPAGATION_BIDIRECTIONAL),
+  EXPECT_EQ(::runtime::v1::TARGET, 3);
+  EXPECT_EQ(::runtime::v1::SANDBOX_NOTREADY, 1);
+  EXPECT_EQ(::runtime::v1::CONTAINER_UNKNOWN, 3);
+  EXPECT_EQ(::runtime::v1::CONTAINER_DELETED_EVENT, 3);
+  EXPECT_EQ(::runtime::v1::MountPropagation_Name(::runtime::v1::PROPAGATION_BIDIRECTIONAL),
             "PROPAGATION_BIDIRECTIONAL");
-  EXPECT_EQ(runtime::v1::SecurityProfile::Localhost, 2);
+  EXPECT_EQ(::runtime::v1::SecurityProfile::Localhost, 2);
 }
 
 TEST(CriSchema, EncodesAsOnTheWire) {
-  runtime::v1::ImageSpec spec;
+  ::runtime::v1::ImageSpec spec;
   spec.set_image("busybox");
   EXPECT_EQ(spec.SerializeAsString(), std::string("\x0a\x07"
                                                   "busybox",
                                                   9));
 
   // `namespace` is a C++ keyword: the generated accessor takes an underscore.
-  runtime::v1::PodSandboxMetadata meta;
+  ::runtime::v1::PodSandboxMetadata meta;
   meta.set_namespace_("ns");
   EXPECT_EQ(meta.SerializeAsString(), std::string("\x1a\x02ns", 4));
 }

@@ -1,0 +1,546 @@
+#include "cri/container_service.h"
+
+#include <fcntl.h>
+#include <google/protobuf/util/json_util.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "cri/cri_service.h"
+#include "cri/log_writer.h"
+#include "cri/pod_spec.h"
+#include "executor/worker_pool.h"
+#include "log/log.h"
+#include "mount/mount.h"
+#include "os/dirs.h"
+#include "services/containers/containers.h"
+#include "services/snapshots/snapshots.h"
+#include "services/tasks/tasks.h"
+#include "unpack/unpack.h"
+
+namespace ctrd::cri {
+namespace {
+
+namespace v1 = ::runtime::v1;
+using nlohmann::json;
+using Clock = std::chrono::system_clock;
+
+// How long a process killed with SIGKILL may take to be reported gone.
+constexpr std::chrono::seconds kKillTimeout{30};
+// How long the output of an exited process may take to drain.
+constexpr std::chrono::seconds kDrainTimeout{5};
+
+const std::map<std::string, int, std::less<>>& signal_names() {
+  static const std::map<std::string, int, std::less<>> names{
+      {"SIGHUP", SIGHUP},   {"SIGINT", SIGINT},    {"SIGQUIT", SIGQUIT}, {"SIGKILL", SIGKILL},
+      {"SIGUSR1", SIGUSR1}, {"SIGUSR2", SIGUSR2},  {"SIGTERM", SIGTERM}, {"SIGSTOP", SIGSTOP},
+      {"SIGPWR", SIGPWR},   {"SIGWINCH", SIGWINCH}};
+  return names;
+}
+
+// The image's stop signal ("SIGQUIT", "QUIT" or "3"); SIGTERM when unset or unknown.
+int stop_signal(const std::string& name) {
+  if (name.empty()) return SIGTERM;
+  if (std::isdigit(static_cast<unsigned char>(name[0]))) return std::atoi(name.c_str());
+  const std::string full = name.starts_with("SIG") ? name : "SIG" + name;
+  auto it = signal_names().find(full);
+  return it == signal_names().end() ? SIGTERM : it->second;
+}
+
+// A file of the image's root as the snapshot's mounts show it, read without
+// mounting: overlay's upper then lower directories, or a bind's source.
+errdefs::StatusOr<std::string> read_rootfs_file(const std::vector<mount::Mount>& mounts,
+                                                const std::string& path) {
+  std::vector<std::string> dirs;
+  for (const auto& m : mounts) {
+    if (m.type == "overlay") {
+      if (std::string upper = mount::option_value(m, "upperdir"); !upper.empty()) dirs.push_back(upper);
+      for (const auto& lower : mount::overlay_lowerdirs(m)) dirs.push_back(lower);
+    } else if (m.type == "bind" || m.type == "rbind") {
+      dirs.push_back(m.source);
+    }
+  }
+  for (const auto& dir : dirs) {
+    std::ifstream in(dir + path);
+    if (!in) continue;
+    std::stringstream text;
+    text << in.rdbuf();
+    return text.str();
+  }
+  return errdefs::NotFound(path + " is not in the container's root");
+}
+
+errdefs::StatusOr<os::UniqueFd> make_fifo(const std::string& path) {
+  if (::mkfifo(path.c_str(), 0600) != 0 && errno != EEXIST)
+    return errdefs::Internal("cannot make fifo " + path + ": " + std::strerror(errno));
+  // Non-blocking, so opening does not wait for the shim; reads wait in poll.
+  os::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+  if (!fd.valid()) return errdefs::Internal("cannot open fifo " + path + ": " + std::strerror(errno));
+  return fd;
+}
+
+std::string exit_reason(const runtime::Exit& exit, bool oom) {
+  if (oom) return "OOMKilled";
+  return exit.status == 0 ? "Completed" : "Error";
+}
+
+errdefs::StatusOr<std::string> encode_container_metadata(const ContainerMetadata& m) {
+  std::string config;
+  if (auto converted = google::protobuf::util::MessageToJsonString(m.config, &config); !converted.ok())
+    return errdefs::Internal("cannot encode the container config: " + std::string(converted.message()));
+  json doc{{"Version", "v1"},
+           {"Metadata",
+            {{"ID", m.id},
+             {"Name", m.name},
+             {"SandboxID", m.sandbox_id},
+             {"Config", json::parse(config)},
+             {"ImageRef", m.image_ref},
+             {"ImageName", m.image_name},
+             {"LogPath", m.log_path},
+             {"StopSignal", m.stop_signal}}}};
+  return doc.dump();
+}
+
+}  // namespace
+
+// A started container's output, copied into its log.
+struct ContainerService::Io {
+  std::shared_ptr<ContainerLogFile> log;
+  std::vector<std::unique_ptr<StreamLogWriter>> writers;
+  os::UniqueFd stdin_keeper;  // holds stdin's fifo open while the container asked for stdin
+  std::string dir;
+};
+
+ContainerService::ContainerService(Backend backend, SandboxService& sandboxes)
+    : backend_(std::move(backend)), sandboxes_(sandboxes), store_(std::make_shared<ContainerStore>()) {}
+
+ContainerService::~ContainerService() = default;
+
+errdefs::StatusOr<std::string> ContainerService::create(const std::string& sandbox_id,
+                                                        const v1::ContainerConfig& config) {
+  CTRD_ASSIGN_OR_RETURN(Sandbox sandbox, sandboxes_.store().get(sandbox_id));
+  if (sandbox.state != SandboxState::kReady)
+    return errdefs::FailedPrecondition("sandbox " + errdefs::quoted(sandbox.metadata.id) + " is not ready");
+  if (config.metadata().name().empty())
+    return errdefs::InvalidArgument("container config must include metadata with a name");
+  if (config.image().image().empty()) return errdefs::InvalidArgument("container config must name an image");
+  if (backend_.images == nullptr) return errdefs::Unavailable("cri: the image service is not available");
+  auto image = backend_.images->get(config.image().image());
+  if (!image.ok())
+    return errdefs::Status(image.status().code(), "failed to resolve image " +
+                                                      errdefs::quoted(config.image().image()) + ": " +
+                                                      image.status().message());
+  CTRD_ASSIGN_OR_RETURN(const Runtime* runtime,
+                        runtime_for(*backend_.config, sandbox.metadata.runtime_handler));
+
+  const std::string id = random_hex(32);
+  const std::string name = container_name(config.metadata(), sandbox.metadata.config.metadata());
+  if (auto reserved = names_.reserve(name, id); !reserved.ok())
+    return errdefs::AlreadyExists("failed to reserve container name " + errdefs::quoted(name) + ": " +
+                                  reserved.message());
+  Undo undo;
+  undo.add([this, name] { names_.release(name); });
+
+  const std::string ns(kNamespace);
+  const std::string root = backend_.root + "/containers/" + id;
+  CTRD_RETURN_IF_ERROR(os::ensure_dir(root, 0700));
+  undo.add([root] {
+    std::error_code ec;
+    std::filesystem::remove_all(root, ec);
+  });
+  std::map<std::string, std::string> volumes;
+  if (!backend_.config->ignore_image_defined_volumes) {
+    for (const auto& destination : image->config.volumes) {
+      const std::string dir = root + "/volumes/" + random_hex(16);
+      CTRD_RETURN_IF_ERROR(os::ensure_dir(dir, 0755));
+      volumes[destination] = dir;
+    }
+  }
+
+  services::snapshots::Scope scope{
+      .ns = ns, .lease = "", .snapshotter = backend_.config->containerd.snapshotter};
+  CTRD_ASSIGN_OR_RETURN(auto lease, TemporaryLease::create(backend_.db, "cri-container-"));
+  scope.lease = lease.id();
+  CTRD_ASSIGN_OR_RETURN(auto rootfs,
+                        backend_.snapshots->prepare(scope, id, unpack::chain_id(image->config.diff_ids), {}));
+  scope.lease.clear();
+  undo.add([this, scope, id] { (void)backend_.snapshots->remove(scope, id); });
+
+  ContainerSpecInput input;
+  input.id = id;
+  input.sandbox_id = sandbox.metadata.id;
+  input.sandbox_pid = sandbox.pid;
+  input.config = &config;
+  input.sandbox_config = &sandbox.metadata.config;
+  input.image = &image->config;
+  input.image_name = config.image().image();
+  input.netns_path = sandbox.metadata.netns_path;
+  input.files = sandboxes_.files(sandbox);
+  input.image_volumes = volumes;
+  input.read_rootfs_file = [rootfs](const std::string& path) { return read_rootfs_file(rootfs, path); };
+  input.systemd_cgroup = runtime->options.systemd_cgroup;
+  input.restrict_oom_score_adj = backend_.config->restrict_oom_score_adj;
+  input.daemon_oom_score_adj = daemon_oom_score_adj();
+  input.disable_proc_mount = backend_.config->disable_proc_mount;
+  input.unset_seccomp_profile = backend_.config->unset_seccomp_profile;
+  input.container_annotation_patterns = runtime->container_annotations;
+  input.pod_annotation_patterns = runtime->pod_annotations;
+  input.disable_hugetlb_controller = backend_.config->disable_hugetlb_controller;
+  input.runtime_handler = sandbox.metadata.runtime_handler;
+  input.privileged_without_host_devices = runtime->privileged_without_host_devices;
+  input.swap_controller_available =
+      std::filesystem::exists("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes");
+  CTRD_ASSIGN_OR_RETURN(json spec, container_spec(input));
+
+  ContainerMetadata metadata{.id = id,
+                             .name = name,
+                             .sandbox_id = sandbox.metadata.id,
+                             .config = config,
+                             .image_ref = image->id,
+                             .image_name = config.image().image(),
+                             .log_path = "",
+                             .stop_signal = image->config.stop_signal};
+  const std::string& log_dir = sandbox.metadata.config.log_directory();
+  if (!log_dir.empty() && !config.log_path().empty())
+    metadata.log_path = (std::filesystem::path(log_dir) / config.log_path()).string();
+
+  metadata::Container record;
+  record.id = id;
+  for (const auto& [k, v] : config.labels()) record.labels[k] = v;
+  record.labels["io.cri-containerd.kind"] = "container";
+  record.image = image->repo_tags.empty() ? image->id : image->repo_tags.front();
+  record.runtime = {.name = runtime->runtime_type, .options = runc_options(*runtime)};
+  record.spec = spec_value(spec);
+  record.snapshotter = scope.snapshotter;
+  record.snapshot_key = id;
+  CTRD_ASSIGN_OR_RETURN(std::string encoded, encode_container_metadata(metadata));
+  record.extensions[std::string(kContainerMetadataExtension)] = metadata::AnyValue{
+      .type_url = "github.com/containerd/cri/pkg/store/container/Metadata", .value = encoded};
+  CTRD_RETURN_IF_ERROR(backend_.containers->create(ns, record).status());
+  undo.add([this, ns, id] { (void)backend_.containers->remove(ns, id); });
+
+  CTRD_RETURN_IF_ERROR(store_->add(CriContainer{.metadata = metadata,
+                                                .status = ContainerStatus{.created_at = Clock::now()},
+                                                .exited = std::make_shared<ExitLatch>()}));
+  undo.dismiss();
+  return id;
+}
+
+errdefs::Status ContainerService::start(const std::string& id_or_prefix) {
+  CTRD_ASSIGN_OR_RETURN(CriContainer container, store_->get(id_or_prefix));
+  const std::string id = container.metadata.id;
+  if (container.status.state != v1::CONTAINER_CREATED)
+    return errdefs::FailedPrecondition("container " + errdefs::quoted(id) + " is in " +
+                                       v1::ContainerState_Name(container.status.state) +
+                                       " state, not CONTAINER_CREATED");
+  CTRD_ASSIGN_OR_RETURN(Sandbox sandbox, sandboxes_.store().get(container.metadata.sandbox_id));
+  if (sandbox.state != SandboxState::kReady)
+    return errdefs::FailedPrecondition("sandbox " + errdefs::quoted(sandbox.metadata.id) + " is not ready");
+  const std::string ns(kNamespace);
+  CTRD_ASSIGN_OR_RETURN(metadata::Container record, backend_.containers->get(ns, id));
+  CTRD_ASSIGN_OR_RETURN(auto rootfs,
+                        backend_.snapshots->mounts({.ns = ns, .lease = "", .snapshotter = record.snapshotter},
+                                                   record.snapshot_key));
+
+  auto failed = [&](const errdefs::Status& error) {
+    (void)store_->update(id, [&](ContainerStatus& s) {
+      s.state = v1::CONTAINER_EXITED;
+      s.finished_at = Clock::now();
+      s.exit_code = 128;
+      s.reason = "StartError";
+      s.message = error.message();
+    });
+    container.exited->set(runtime::Exit{.pid = 0, .status = 128, .at = Clock::now()});
+    return error;
+  };
+
+  auto io = std::make_shared<Io>();
+  io->dir = backend_.state + "/containers/" + id + "/io";
+  if (auto made = os::ensure_dir(io->dir, 0700); !made.ok()) return failed(made);
+  runtime::IO task_io;
+  task_io.terminal = container.metadata.config.tty();
+  const StreamLogOptions log_options{.max_line_size = backend_.config->max_container_log_line_size,
+                                     .clock = {}};
+  if (!container.metadata.log_path.empty()) {
+    auto log = ContainerLogFile::open(container.metadata.log_path);
+    if (!log.ok()) return failed(log.status());
+    io->log = *log;
+    std::vector<std::pair<LogStream, std::string>> streams{{LogStream::kStdout, io->dir + "/stdout"}};
+    if (!task_io.terminal) streams.emplace_back(LogStream::kStderr, io->dir + "/stderr");
+    for (const auto& [stream, path] : streams) {
+      auto fd = make_fifo(path);
+      if (!fd.ok()) return failed(fd.status());
+      auto writer = StreamLogWriter::start(std::move(*fd), stream, io->log, log_options);
+      if (!writer.ok()) return failed(writer.status());
+      io->writers.push_back(std::move(*writer));
+      (stream == LogStream::kStdout ? task_io.stdout : task_io.stderr) = path;
+    }
+  }
+  if (container.metadata.config.stdin()) {
+    const std::string path = io->dir + "/stdin";
+    if (::mkfifo(path.c_str(), 0600) != 0 && errno != EEXIST)
+      return failed(errdefs::Internal("cannot make fifo " + path + ": " + std::strerror(errno)));
+    io->stdin_keeper = os::UniqueFd(::open(path.c_str(), O_RDWR | O_CLOEXEC));
+    task_io.stdin = path;
+  }
+
+  services::tasks::CreateRequest request;
+  request.container_id = id;
+  request.rootfs = rootfs;
+  request.io = task_io;
+  auto task = backend_.tasks->create(ns, request);
+  if (!task.ok()) return failed(task.status());
+  {
+    std::lock_guard lock(io_mu_);
+    io_[id] = io;
+  }
+  (*task)->wait("", [self = weak_from_this(), id](errdefs::StatusOr<runtime::Exit> exit) {
+    auto service = self.lock();
+    if (!service) return;
+    const runtime::Exit e = exit.ok() ? *exit : runtime::Exit{.pid = 0, .status = 255, .at = Clock::now()};
+    // Draining the output and deleting the task take round trips: not on the runtime's thread.
+    if (!service->backend_.blocking->submit([service, id, e] { service->on_exit(id, e); }))
+      service->on_exit(id, e);
+  });
+  auto pid = (*task)->start("");
+  if (!pid.ok()) {
+    (void)(*task)->kill("", SIGKILL, true);
+    (void)backend_.tasks->remove(ns, id);
+    return failed(pid.status());
+  }
+  (void)store_->update(id, [&](ContainerStatus& s) {
+    if (s.state != v1::CONTAINER_CREATED) return;  // it has exited already
+    s.state = v1::CONTAINER_RUNNING;
+    s.started_at = Clock::now();
+    s.pid = *pid;
+  });
+  return errdefs::Status::Ok();
+}
+
+void ContainerService::on_exit(const std::string& id, const runtime::Exit& exit) {
+  std::shared_ptr<Io> io;
+  {
+    std::lock_guard lock(io_mu_);
+    if (auto it = io_.find(id); it != io_.end()) io = it->second;
+  }
+  if (io) {
+    for (auto& writer : io->writers) {
+      if (!writer->wait_for_end(std::chrono::duration_cast<std::chrono::milliseconds>(kDrainTimeout)))
+        writer->stop();
+    }
+    io->stdin_keeper.reset();
+  }
+  const std::string ns(kNamespace);
+  if (auto removed = backend_.tasks->remove(ns, id);
+      !removed.ok() && removed.status().code() != errdefs::Code::kNotFound)
+    log::warn("cannot delete the task of an exited container",
+              {{"id", id}, {"error", removed.status().message()}});
+  bool oom = false;
+  {
+    std::lock_guard lock(io_mu_);
+    oom = oom_killed_.erase(id) > 0;
+  }
+  (void)store_->update(id, [&](ContainerStatus& s) {
+    if (s.state == v1::CONTAINER_CREATED && s.started_at == Clock::time_point{}) s.started_at = exit.at;
+    s.state = v1::CONTAINER_EXITED;
+    s.finished_at = exit.at;
+    s.exit_code = static_cast<int32_t>(exit.status);
+    s.reason = exit_reason(exit, oom);
+    s.pid = 0;
+  });
+  if (auto c = store_->get(id); c.ok()) c->exited->set(exit);
+}
+
+void ContainerService::record_oom(const std::string& id) {
+  std::lock_guard lock(io_mu_);
+  oom_killed_.insert(id);
+}
+
+errdefs::Status ContainerService::stop(const std::string& id_or_prefix, std::chrono::seconds timeout) {
+  CTRD_ASSIGN_OR_RETURN(CriContainer container, store_->get(id_or_prefix));
+  const std::string& id = container.metadata.id;
+  if (container.status.state != v1::CONTAINER_RUNNING || container.exited->get())
+    return errdefs::Status::Ok();
+  auto task = backend_.tasks->task(std::string(kNamespace), id);
+  if (task.status().code() == errdefs::Code::kNotFound) return errdefs::Status::Ok();
+  CTRD_RETURN_IF_ERROR(task.status());
+  if (timeout.count() > 0) {
+    const int signal = stop_signal(container.metadata.stop_signal);
+    auto sent = (*task)->kill("", static_cast<uint32_t>(signal), false);
+    if (!sent.ok() && sent.code() != errdefs::Code::kNotFound) return sent;
+    if (container.exited->wait_for(timeout)) return errdefs::Status::Ok();
+    log::info("container did not stop in time: killing it",
+              {{"id", id}, {"timeout_s", std::to_string(timeout.count())}});
+  }
+  auto killed = (*task)->kill("", SIGKILL, true);
+  if (!killed.ok() && killed.code() != errdefs::Code::kNotFound) return killed;
+  if (!container.exited->wait_for(kKillTimeout))
+    return errdefs::DeadlineExceeded("container " + errdefs::quoted(id) + " did not exit after SIGKILL");
+  return errdefs::Status::Ok();
+}
+
+errdefs::Status ContainerService::remove(const std::string& id_or_prefix) {
+  auto container = store_->get(id_or_prefix);
+  if (container.status().code() == errdefs::Code::kNotFound) return errdefs::Status::Ok();
+  CTRD_RETURN_IF_ERROR(container.status());
+  const std::string id = container->metadata.id;
+  CTRD_RETURN_IF_ERROR(stop(id, std::chrono::seconds(0)));
+  const std::string ns(kNamespace);
+  if (auto removed = backend_.tasks->remove(ns, id);
+      !removed.ok() && removed.status().code() != errdefs::Code::kNotFound &&
+      removed.status().code() != errdefs::Code::kFailedPrecondition)
+    return removed.status();
+  auto record = backend_.containers->get(ns, id);
+  if (record.ok()) {
+    auto snapshot = backend_.snapshots->remove({.ns = ns, .lease = "", .snapshotter = record->snapshotter},
+                                               record->snapshot_key);
+    if (!snapshot.ok() && snapshot.code() != errdefs::Code::kNotFound) return snapshot;
+    auto removed = backend_.containers->remove(ns, id);
+    if (!removed.ok() && removed.code() != errdefs::Code::kNotFound) return removed;
+  } else if (record.status().code() != errdefs::Code::kNotFound) {
+    return record.status();
+  }
+  {
+    std::lock_guard lock(io_mu_);
+    io_.erase(id);
+  }
+  std::error_code ec;
+  std::filesystem::remove_all(backend_.root + "/containers/" + id, ec);
+  std::filesystem::remove_all(backend_.state + "/containers/" + id, ec);
+  names_.release(container->metadata.name);
+  store_->remove(id);
+  return errdefs::Status::Ok();
+}
+
+errdefs::Status ContainerService::stop_all(const std::string& sandbox_id) {
+  for (const auto& c : store_->list()) {
+    if (c.metadata.sandbox_id != sandbox_id) continue;
+    CTRD_RETURN_IF_ERROR(stop(c.metadata.id, std::chrono::seconds(0)));
+  }
+  return errdefs::Status::Ok();
+}
+
+errdefs::Status ContainerService::remove_all(const std::string& sandbox_id) {
+  for (const auto& c : store_->list()) {
+    if (c.metadata.sandbox_id != sandbox_id) continue;
+    CTRD_RETURN_IF_ERROR(remove(c.metadata.id));
+  }
+  return errdefs::Status::Ok();
+}
+
+errdefs::Status ContainerService::reopen_log(const std::string& id_or_prefix) {
+  CTRD_ASSIGN_OR_RETURN(CriContainer container, store_->get(id_or_prefix));
+  if (container.status.state != v1::CONTAINER_RUNNING)
+    return errdefs::FailedPrecondition("container " + errdefs::quoted(container.metadata.id) +
+                                       " is not running");
+  std::shared_ptr<Io> io;
+  {
+    std::lock_guard lock(io_mu_);
+    if (auto it = io_.find(container.metadata.id); it != io_.end()) io = it->second;
+  }
+  if (!io || !io->log)
+    return errdefs::FailedPrecondition("container " + errdefs::quoted(container.metadata.id) +
+                                       " keeps no log");
+  return io->log->reopen();
+}
+
+errdefs::StatusOr<ExecSyncResult> ContainerService::exec_sync(const std::string& id_or_prefix,
+                                                              const std::vector<std::string>& command,
+                                                              std::chrono::seconds timeout) {
+  if (command.empty()) return errdefs::InvalidArgument("ExecSync needs a command");
+  CTRD_ASSIGN_OR_RETURN(CriContainer container, store_->get(id_or_prefix));
+  const std::string id = container.metadata.id;
+  if (container.status.state != v1::CONTAINER_RUNNING)
+    return errdefs::FailedPrecondition("container " + errdefs::quoted(id) + " is not running");
+  const std::string ns(kNamespace);
+  CTRD_ASSIGN_OR_RETURN(auto task, backend_.tasks->task(ns, id));
+  CTRD_ASSIGN_OR_RETURN(metadata::Container record, backend_.containers->get(ns, id));
+  CTRD_ASSIGN_OR_RETURN(json spec, spec_of(record));
+  json process = spec.value("process", json::object());
+  process["args"] = command;
+  process["terminal"] = false;
+
+  const std::string exec_id = random_hex(16);
+  const std::string dir = backend_.state + "/containers/" + id + "/io/exec-" + exec_id;
+  CTRD_RETURN_IF_ERROR(os::ensure_dir(dir, 0700));
+  struct DirGuard {
+    std::string path;
+    ~DirGuard() {
+      std::error_code ec;
+      std::filesystem::remove_all(path, ec);
+    }
+  } dir_guard{dir};
+  CTRD_ASSIGN_OR_RETURN(os::UniqueFd out, make_fifo(dir + "/stdout"));
+  CTRD_ASSIGN_OR_RETURN(os::UniqueFd err, make_fifo(dir + "/stderr"));
+  runtime::Any any;
+  any.set_type_url("types.containerd.io/opencontainers/runtime-spec/1/Process");
+  any.set_value(process.dump());
+  CTRD_RETURN_IF_ERROR(backend_.tasks->exec(
+      *task, exec_id, {.stdin = "", .stdout = dir + "/stdout", .stderr = dir + "/stderr", .terminal = false},
+      any));
+  struct ProcessGuard {
+    std::shared_ptr<runtime::Task> task;
+    std::string exec_id;
+    ~ProcessGuard() { (void)task->delete_process(exec_id); }
+  } process_guard{task, exec_id};
+  auto exited = std::make_shared<ExitLatch>();
+  task->wait(exec_id, [exited](errdefs::StatusOr<runtime::Exit> exit) {
+    exited->set(exit.ok() ? *exit : runtime::Exit{.pid = 0, .status = 255, .at = Clock::now()});
+  });
+  CTRD_RETURN_IF_ERROR(task->start(exec_id).status());
+
+  ExecSyncResult result;
+  const auto deadline = timeout.count() > 0 ? Clock::now() + timeout : Clock::time_point::max();
+  std::optional<Clock::time_point> drain_until;
+  bool timed_out = false;
+  pollfd fds[2] = {{out.get(), POLLIN, 0}, {err.get(), POLLIN, 0}};
+  std::string* sinks[2] = {&result.stdout, &result.stderr};
+  while (fds[0].fd >= 0 || fds[1].fd >= 0) {
+    if (!drain_until && exited->get()) drain_until = Clock::now() + kDrainTimeout;
+    if (drain_until && Clock::now() > *drain_until) break;
+    if (!timed_out && Clock::now() > deadline) {
+      timed_out = true;
+      (void)task->kill(exec_id, SIGKILL, false);
+    }
+    if (::poll(fds, 2, 100) < 0 && errno != EINTR)
+      return errdefs::Internal(std::string("poll: ") + std::strerror(errno));
+    for (int i = 0; i < 2; ++i) {
+      if (fds[i].fd < 0 || fds[i].revents == 0) continue;
+      char buffer[16384];
+      const ssize_t n = ::read(fds[i].fd, buffer, sizeof buffer);
+      if (n > 0) {
+        sinks[i]->append(buffer, static_cast<size_t>(n));
+      } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+        fds[i].fd = -1;
+      }
+    }
+  }
+  std::optional<runtime::Exit> exit = exited->get();
+  if (!exit) {
+    // The output closed before the exit was reported: wait for it, within the timeout.
+    const bool bounded = !timed_out && timeout.count() > 0;
+    exit = exited->wait_for(bounded ? std::chrono::duration_cast<std::chrono::milliseconds>(
+                                          std::max(deadline - Clock::now(), Clock::duration::zero()))
+                                    : std::chrono::duration_cast<std::chrono::milliseconds>(kKillTimeout));
+    if (!exit && bounded) {
+      timed_out = true;
+      (void)task->kill(exec_id, SIGKILL, false);
+      exit = exited->wait_for(std::chrono::duration_cast<std::chrono::milliseconds>(kKillTimeout));
+    }
+  }
+  if (timed_out)
+    return errdefs::DeadlineExceeded("command " + errdefs::quoted(command.front()) + " timed out after " +
+                                     std::to_string(timeout.count()) + "s");
+  if (!exit)
+    return errdefs::DeadlineExceeded("the exit of command " + errdefs::quoted(command.front()) +
+                                     " was not reported");
+  result.exit_code = static_cast<int32_t>(exit->status);
+  return result;
+}
+
+}  // namespace ctrd::cri

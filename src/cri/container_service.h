@@ -1,0 +1,72 @@
+// cri/container_service: the CRI's containers — CreateContainer,
+// StartContainer, StopContainer, RemoveContainer, ExecSync,
+// ReopenContainerLog and what ContainerStatus and ListContainers read. A
+// container is a container record (its spec built by cri/pod_spec from the
+// ContainerConfig, the image config and its sandbox) on a snapshot of its
+// image, and a task whose stdout and stderr the daemon copies into the pod's
+// log directory in the CRI log format (cri/log_writer).
+#pragma once
+
+#include <cri/runtime/v1/api.pb.h>
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+
+#include "cri/backend.h"
+#include "cri/container_store.h"
+#include "cri/sandbox_service.h"
+#include "errdefs/errdefs.h"
+
+namespace ctrd::cri {
+
+struct ExecSyncResult {
+  std::string stdout;
+  std::string stderr;
+  int32_t exit_code = 0;
+};
+
+class ContainerService : public std::enable_shared_from_this<ContainerService> {
+ public:
+  ContainerService(Backend backend, SandboxService& sandboxes);
+  ~ContainerService();
+
+  errdefs::StatusOr<std::string> create(const std::string& sandbox_id,
+                                        const ::runtime::v1::ContainerConfig& config);
+  errdefs::Status start(const std::string& id);
+  // Sends the image's stop signal (SIGTERM without one), then SIGKILL after
+  // `timeout`; Ok for a container that is not running.
+  errdefs::Status stop(const std::string& id, std::chrono::seconds timeout);
+  // Stops the container if it runs, then forgets it (the log stays). Ok when gone.
+  errdefs::Status remove(const std::string& id);
+  // Runs `command` in the container and collects its output; after
+  // `timeout` (zero: none) the process is killed and DeadlineExceeded returned.
+  errdefs::StatusOr<ExecSyncResult> exec_sync(const std::string& id, const std::vector<std::string>& command,
+                                              std::chrono::seconds timeout);
+  errdefs::Status reopen_log(const std::string& id);
+
+  // What StopPodSandbox and RemovePodSandbox do to the pod's containers first.
+  errdefs::Status stop_all(const std::string& sandbox_id);
+  errdefs::Status remove_all(const std::string& sandbox_id);
+
+  // The runtime reported an OOM kill in the container: its exit reason is OOMKilled.
+  void record_oom(const std::string& id);
+
+  ContainerStore& store() { return *store_; }
+
+ private:
+  struct Io;
+  void on_exit(const std::string& id, const runtime::Exit& exit);
+
+  const Backend backend_;
+  SandboxService& sandboxes_;
+  std::shared_ptr<ContainerStore> store_;
+  NameIndex names_;
+  std::mutex io_mu_;
+  std::map<std::string, std::shared_ptr<Io>> io_;  // of started containers, by id
+  std::set<std::string> oom_killed_;               // guarded by io_mu_
+};
+
+}  // namespace ctrd::cri
