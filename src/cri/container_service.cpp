@@ -266,20 +266,21 @@ errdefs::Status ContainerService::start(const std::string& id_or_prefix) {
   task_io.terminal = container.metadata.config.tty();
   const StreamLogOptions log_options{.max_line_size = backend_.config->max_container_log_line_size,
                                      .clock = {}};
-  if (!container.metadata.log_path.empty()) {
-    auto log = ContainerLogFile::open(container.metadata.log_path);
-    if (!log.ok()) return failed(log.status());
-    io->log = *log;
-    std::vector<std::pair<LogStream, std::string>> streams{{LogStream::kStdout, io->dir + "/stdout"}};
-    if (!task_io.terminal) streams.emplace_back(LogStream::kStderr, io->dir + "/stderr");
-    for (const auto& [stream, path] : streams) {
-      auto fd = make_fifo(path);
-      if (!fd.ok()) return failed(fd.status());
-      auto writer = StreamLogWriter::start(std::move(*fd), stream, io->log, log_options);
-      if (!writer.ok()) return failed(writer.status());
-      io->writers.push_back(std::move(*writer));
-      (stream == LogStream::kStdout ? task_io.stdout : task_io.stderr) = path;
-    }
+  // Output always goes through fifos the daemon reads, as the shim expects
+  // for a container with stdio; without a log path it is read and dropped.
+  auto log =
+      ContainerLogFile::open(container.metadata.log_path.empty() ? "/dev/null" : container.metadata.log_path);
+  if (!log.ok()) return failed(log.status());
+  io->log = *log;
+  std::vector<std::pair<LogStream, std::string>> streams{{LogStream::kStdout, io->dir + "/stdout"}};
+  if (!task_io.terminal) streams.emplace_back(LogStream::kStderr, io->dir + "/stderr");
+  for (const auto& [stream, path] : streams) {
+    auto fd = make_fifo(path);
+    if (!fd.ok()) return failed(fd.status());
+    auto writer = StreamLogWriter::start(std::move(*fd), stream, io->log, log_options);
+    if (!writer.ok()) return failed(writer.status());
+    io->writers.push_back(std::move(*writer));
+    (stream == LogStream::kStdout ? task_io.stdout : task_io.stderr) = path;
   }
   if (container.metadata.config.stdin()) {
     const std::string path = io->dir + "/stdin";
