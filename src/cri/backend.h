@@ -50,7 +50,8 @@ struct Backend {
   ImagePuller* puller = nullptr;  // null: images are never pulled
   // The pod network's configuration as it is now (conf_dir read again).
   std::function<errdefs::StatusOr<std::vector<NetworkConfig>>()> networks;
-  std::string pause_binary;  // ctrd's own pause process, for sandbox_image = ""
+  std::string snapshotter_root;  // the configured snapshotter's directory: the writable layers' filesystem
+  std::string pause_binary;      // ctrd's own pause process, for sandbox_image = ""
   // For work a runtime callback must not do on the runtime's thread.
   std::shared_ptr<executor::WorkerPool> blocking;
 };

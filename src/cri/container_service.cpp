@@ -84,26 +84,14 @@ errdefs::StatusOr<os::UniqueFd> make_fifo(const std::string& path) {
   return fd;
 }
 
+// cgroup v1's memory.memsw files exist only with swap accounting.
+bool swap_controller_available() {
+  return std::filesystem::exists("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes");
+}
+
 std::string exit_reason(const runtime::Exit& exit, bool oom) {
   if (oom) return "OOMKilled";
   return exit.status == 0 ? "Completed" : "Error";
-}
-
-errdefs::StatusOr<std::string> encode_container_metadata(const ContainerMetadata& m) {
-  std::string config;
-  if (auto converted = google::protobuf::util::MessageToJsonString(m.config, &config); !converted.ok())
-    return errdefs::Internal("cannot encode the container config: " + std::string(converted.message()));
-  json doc{{"Version", "v1"},
-           {"Metadata",
-            {{"ID", m.id},
-             {"Name", m.name},
-             {"SandboxID", m.sandbox_id},
-             {"Config", json::parse(config)},
-             {"ImageRef", m.image_ref},
-             {"ImageName", m.image_name},
-             {"LogPath", m.log_path},
-             {"StopSignal", m.stop_signal}}}};
-  return doc.dump();
 }
 
 }  // namespace
@@ -218,15 +206,16 @@ errdefs::StatusOr<std::string> ContainerService::create(const std::string& sandb
   record.spec = spec_value(spec);
   record.snapshotter = scope.snapshotter;
   record.snapshot_key = id;
-  CTRD_ASSIGN_OR_RETURN(std::string encoded, encode_container_metadata(metadata));
+  CTRD_ASSIGN_OR_RETURN(std::string encoded, encode_metadata(metadata));
   record.extensions[std::string(kContainerMetadataExtension)] = metadata::AnyValue{
       .type_url = "github.com/containerd/cri/pkg/store/container/Metadata", .value = encoded};
   CTRD_RETURN_IF_ERROR(backend_.containers->create(ns, record).status());
   undo.add([this, ns, id] { (void)backend_.containers->remove(ns, id); });
 
-  CTRD_RETURN_IF_ERROR(store_->add(CriContainer{.metadata = metadata,
-                                                .status = ContainerStatus{.created_at = Clock::now()},
-                                                .exited = std::make_shared<ExitLatch>()}));
+  const ContainerStatus created{.created_at = Clock::now()};
+  CTRD_RETURN_IF_ERROR(write_status(root, created));
+  CTRD_RETURN_IF_ERROR(store_->add(
+      CriContainer{.metadata = metadata, .status = created, .exited = std::make_shared<ExitLatch>()}));
   undo.dismiss();
   return id;
 }
@@ -248,7 +237,7 @@ errdefs::Status ContainerService::start(const std::string& id_or_prefix) {
                                                    record.snapshot_key));
 
   auto failed = [&](const errdefs::Status& error) {
-    (void)store_->update(id, [&](ContainerStatus& s) {
+    set_status(id, [&](ContainerStatus& s) {
       s.state = v1::CONTAINER_EXITED;
       s.finished_at = Clock::now();
       s.exit_code = 128;
@@ -259,29 +248,11 @@ errdefs::Status ContainerService::start(const std::string& id_or_prefix) {
     return error;
   };
 
-  auto io = std::make_shared<Io>();
-  io->dir = backend_.state + "/containers/" + id + "/io";
-  if (auto made = os::ensure_dir(io->dir, 0700); !made.ok()) return failed(made);
   runtime::IO task_io;
   task_io.terminal = container.metadata.config.tty();
-  const StreamLogOptions log_options{.max_line_size = backend_.config->max_container_log_line_size,
-                                     .clock = {}};
-  // Output always goes through fifos the daemon reads, as the shim expects
-  // for a container with stdio; without a log path it is read and dropped.
-  auto log =
-      ContainerLogFile::open(container.metadata.log_path.empty() ? "/dev/null" : container.metadata.log_path);
-  if (!log.ok()) return failed(log.status());
-  io->log = *log;
-  std::vector<std::pair<LogStream, std::string>> streams{{LogStream::kStdout, io->dir + "/stdout"}};
-  if (!task_io.terminal) streams.emplace_back(LogStream::kStderr, io->dir + "/stderr");
-  for (const auto& [stream, path] : streams) {
-    auto fd = make_fifo(path);
-    if (!fd.ok()) return failed(fd.status());
-    auto writer = StreamLogWriter::start(std::move(*fd), stream, io->log, log_options);
-    if (!writer.ok()) return failed(writer.status());
-    io->writers.push_back(std::move(*writer));
-    (stream == LogStream::kStdout ? task_io.stdout : task_io.stderr) = path;
-  }
+  auto attached = attach_output(container, &task_io);
+  if (!attached.ok()) return failed(attached.status());
+  auto io = *attached;
   if (container.metadata.config.stdin()) {
     const std::string path = io->dir + "/stdin";
     if (::mkfifo(path.c_str(), 0600) != 0 && errno != EEXIST)
@@ -300,7 +271,47 @@ errdefs::Status ContainerService::start(const std::string& id_or_prefix) {
     std::lock_guard lock(io_mu_);
     io_[id] = io;
   }
-  (*task)->wait("", [self = weak_from_this(), id](errdefs::StatusOr<runtime::Exit> exit) {
+  watch(*task, id);
+  auto pid = (*task)->start("");
+  if (!pid.ok()) {
+    (void)(*task)->kill("", SIGKILL, true);
+    (void)backend_.tasks->remove(ns, id);
+    return failed(pid.status());
+  }
+  set_status(id, [&](ContainerStatus& s) {
+    if (s.state != v1::CONTAINER_CREATED) return;  // it has exited already
+    s.state = v1::CONTAINER_RUNNING;
+    s.started_at = Clock::now();
+    s.pid = *pid;
+  });
+  return errdefs::Status::Ok();
+}
+
+errdefs::StatusOr<std::shared_ptr<ContainerService::Io>> ContainerService::attach_output(
+    const CriContainer& container, runtime::IO* task_io) {
+  auto io = std::make_shared<Io>();
+  io->dir = backend_.state + "/containers/" + container.metadata.id + "/io";
+  CTRD_RETURN_IF_ERROR(os::ensure_dir(io->dir, 0700));
+  // Output always goes through fifos the daemon reads, as the shim expects
+  // for a container with stdio; without a log path it is read and dropped.
+  CTRD_ASSIGN_OR_RETURN(
+      io->log, ContainerLogFile::open(container.metadata.log_path.empty() ? "/dev/null"
+                                                                          : container.metadata.log_path));
+  const StreamLogOptions log_options{.max_line_size = backend_.config->max_container_log_line_size,
+                                     .clock = {}};
+  std::vector<std::pair<LogStream, std::string>> streams{{LogStream::kStdout, io->dir + "/stdout"}};
+  if (!container.metadata.config.tty()) streams.emplace_back(LogStream::kStderr, io->dir + "/stderr");
+  for (const auto& [stream, path] : streams) {
+    CTRD_ASSIGN_OR_RETURN(os::UniqueFd fd, make_fifo(path));
+    CTRD_ASSIGN_OR_RETURN(auto writer, StreamLogWriter::start(std::move(fd), stream, io->log, log_options));
+    io->writers.push_back(std::move(writer));
+    (stream == LogStream::kStdout ? task_io->stdout : task_io->stderr) = path;
+  }
+  return io;
+}
+
+void ContainerService::watch(const std::shared_ptr<runtime::Task>& task, const std::string& id) {
+  task->wait("", [self = weak_from_this(), id](errdefs::StatusOr<runtime::Exit> exit) {
     auto service = self.lock();
     if (!service) return;
     const runtime::Exit e = exit.ok() ? *exit : runtime::Exit{.pid = 0, .status = 255, .at = Clock::now()};
@@ -308,19 +319,85 @@ errdefs::Status ContainerService::start(const std::string& id_or_prefix) {
     if (!service->backend_.blocking->submit([service, id, e] { service->on_exit(id, e); }))
       service->on_exit(id, e);
   });
-  auto pid = (*task)->start("");
-  if (!pid.ok()) {
-    (void)(*task)->kill("", SIGKILL, true);
-    (void)backend_.tasks->remove(ns, id);
-    return failed(pid.status());
+}
+
+void ContainerService::set_status(const std::string& id,
+                                  const std::function<void(ContainerStatus&)>& change) {
+  ContainerStatus updated;
+  if (!store_
+           ->update(id,
+                    [&](ContainerStatus& s) {
+                      change(s);
+                      updated = s;
+                    })
+           .ok())
+    return;
+  if (auto written = write_status(backend_.root + "/containers/" + id, updated); !written.ok())
+    log::warn("cannot keep a container's status", {{"id", id}, {"error", written.message()}});
+}
+
+void ContainerService::recover(const std::vector<metadata::Container>& records) {
+  const std::string ns(kNamespace);
+  for (const auto& record : records) {
+    auto kind = record.labels.find("io.cri-containerd.kind");
+    if (kind == record.labels.end() || kind->second != "container") continue;
+    auto extension = record.extensions.find(std::string(kContainerMetadataExtension));
+    if (extension == record.extensions.end()) continue;
+    auto metadata = decode_container_metadata(extension->second.value);
+    if (!metadata.ok()) {
+      log::warn("cri: skipping a container whose metadata does not load",
+                {{"id", record.id}, {"error", metadata.status().message()}});
+      continue;
+    }
+    CriContainer container{.metadata = *metadata,
+                           .status = ContainerStatus{.created_at = record.created_at},
+                           .exited = std::make_shared<ExitLatch>()};
+    if (auto kept = read_status(backend_.root + "/containers/" + record.id); kept.ok())
+      container.status = *kept;
+    (void)names_.reserve(container.metadata.name, container.metadata.id);
+    std::shared_ptr<runtime::Task> running;
+    if (auto task = backend_.tasks->task(ns, record.id); task.ok()) {
+      auto state = backend_.tasks->state(**task, "");
+      if (state.ok() &&
+          (state->status == runtime::Status::kRunning || state->status == runtime::Status::kPaused)) {
+        running = *task;
+        container.status.state = v1::CONTAINER_RUNNING;
+        container.status.pid = state->pid;
+      } else if (state.ok() && state->status == runtime::Status::kStopped) {
+        container.status.state = v1::CONTAINER_EXITED;
+        container.status.exit_code = static_cast<int32_t>(state->exit_status);
+        container.status.finished_at = state->exited_at;
+        container.status.reason = state->exit_status == 0 ? "Completed" : "Error";
+        (void)backend_.tasks->remove(ns, record.id);
+      }
+    } else if (container.status.state == v1::CONTAINER_RUNNING) {
+      // It ended, and its task went, while no daemon was watching.
+      container.status.state = v1::CONTAINER_EXITED;
+      container.status.exit_code = 255;
+      container.status.finished_at = Clock::now();
+      container.status.reason = "Unknown";
+      container.status.message = "the container's task was gone when the daemon started";
+    }
+    if (container.status.state == v1::CONTAINER_EXITED)
+      container.exited->set(runtime::Exit{.pid = 0,
+                                          .status = static_cast<uint32_t>(container.status.exit_code),
+                                          .at = container.status.finished_at});
+    const std::string id = container.metadata.id;
+    const CriContainer copy = container;
+    if (!store_->add(std::move(container)).ok()) continue;
+    (void)write_status(backend_.root + "/containers/" + id, copy.status);
+    if (running) {
+      runtime::IO ignored;
+      if (auto io = attach_output(copy, &ignored); io.ok()) {
+        std::lock_guard lock(io_mu_);
+        io_[id] = *io;
+      } else {
+        log::warn("cri: cannot copy a recovered container's output",
+                  {{"id", id}, {"error", io.status().message()}});
+      }
+      watch(running, id);
+    }
   }
-  (void)store_->update(id, [&](ContainerStatus& s) {
-    if (s.state != v1::CONTAINER_CREATED) return;  // it has exited already
-    s.state = v1::CONTAINER_RUNNING;
-    s.started_at = Clock::now();
-    s.pid = *pid;
-  });
-  return errdefs::Status::Ok();
 }
 
 void ContainerService::on_exit(const std::string& id, const runtime::Exit& exit) {
@@ -346,7 +423,7 @@ void ContainerService::on_exit(const std::string& id, const runtime::Exit& exit)
     std::lock_guard lock(io_mu_);
     oom = oom_killed_.erase(id) > 0;
   }
-  (void)store_->update(id, [&](ContainerStatus& s) {
+  set_status(id, [&](ContainerStatus& s) {
     if (s.state == v1::CONTAINER_CREATED && s.started_at == Clock::time_point{}) s.started_at = exit.at;
     s.state = v1::CONTAINER_EXITED;
     s.finished_at = exit.at;
@@ -414,8 +491,61 @@ errdefs::Status ContainerService::remove(const std::string& id_or_prefix) {
   std::filesystem::remove_all(backend_.root + "/containers/" + id, ec);
   std::filesystem::remove_all(backend_.state + "/containers/" + id, ec);
   names_.release(container->metadata.name);
+  cpu_rates_.forget(id);
   store_->remove(id);
   return errdefs::Status::Ok();
+}
+
+std::optional<CgroupUsage> ContainerService::task_usage(const std::string& id) {
+  auto task = backend_.tasks->task(std::string(kNamespace), id);
+  if (!task.ok()) return std::nullopt;
+  auto metrics = (*task)->stats();
+  if (!metrics.ok()) return std::nullopt;
+  auto usage = decode_cgroup_metrics(*metrics);
+  if (!usage.ok()) return std::nullopt;
+  return *usage;
+}
+
+v1::ContainerStats ContainerService::stats(const CriContainer& container) {
+  const auto& m = container.metadata;
+  v1::ContainerStats out;
+  auto* attributes = out.mutable_attributes();
+  attributes->set_id(m.id);
+  *attributes->mutable_metadata() = m.config.metadata();
+  *attributes->mutable_labels() = m.config.labels();
+  *attributes->mutable_annotations() = m.config.annotations();
+  const auto now = Clock::now();
+  const int64_t timestamp =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count();
+  if (container.status.state == v1::CONTAINER_RUNNING) {
+    if (auto usage = task_usage(m.id)) {
+      auto* cpu = out.mutable_cpu();
+      cpu->set_timestamp(timestamp);
+      cpu->mutable_usage_core_nano_seconds()->set_value(usage->cpu_nanos);
+      cpu->mutable_usage_nano_cores()->set_value(cpu_rates_.sample(m.id, now, usage->cpu_nanos));
+      auto* memory = out.mutable_memory();
+      memory->set_timestamp(timestamp);
+      memory->mutable_working_set_bytes()->set_value(usage->working_set);
+      if (usage->memory_limit > 0)
+        memory->mutable_available_bytes()->set_value(
+            usage->memory_limit > usage->working_set ? usage->memory_limit - usage->working_set : 0);
+      memory->mutable_usage_bytes()->set_value(usage->memory_usage);
+      memory->mutable_rss_bytes()->set_value(usage->rss);
+      memory->mutable_page_faults()->set_value(usage->page_faults);
+      memory->mutable_major_page_faults()->set_value(usage->major_page_faults);
+    }
+  }
+  auto* layer = out.mutable_writable_layer();
+  layer->set_timestamp(timestamp);
+  layer->mutable_fs_id()->set_mountpoint(backend_.snapshotter_root);
+  auto usage = backend_.snapshots->usage(
+      {.ns = std::string(kNamespace), .lease = "", .snapshotter = backend_.config->containerd.snapshotter},
+      m.id);
+  if (usage.ok()) {
+    layer->mutable_used_bytes()->set_value(static_cast<uint64_t>(usage->size));
+    layer->mutable_inodes_used()->set_value(static_cast<uint64_t>(usage->inodes));
+  }
+  return out;
 }
 
 errdefs::Status ContainerService::stop_all(const std::string& sandbox_id) {
@@ -432,6 +562,30 @@ errdefs::Status ContainerService::remove_all(const std::string& sandbox_id) {
     CTRD_RETURN_IF_ERROR(remove(c.metadata.id));
   }
   return errdefs::Status::Ok();
+}
+
+errdefs::Status ContainerService::update_resources(const std::string& id_or_prefix,
+                                                   const v1::LinuxContainerResources& resources,
+                                                   const std::map<std::string, std::string>& annotations) {
+  CTRD_ASSIGN_OR_RETURN(CriContainer container, store_->get(id_or_prefix));
+  const std::string& id = container.metadata.id;
+  if (container.status.state != v1::CONTAINER_CREATED && container.status.state != v1::CONTAINER_RUNNING)
+    return errdefs::FailedPrecondition("container " + errdefs::quoted(id) + " is in " +
+                                       v1::ContainerState_Name(container.status.state) +
+                                       " state: only a created or running container can be updated");
+  const std::string ns(kNamespace);
+  CTRD_ASSIGN_OR_RETURN(metadata::Container record, backend_.containers->get(ns, id));
+  CTRD_ASSIGN_OR_RETURN(json spec, spec_of(record));
+  set_container_resources(spec, resources, backend_.config->disable_hugetlb_controller,
+                          swap_controller_available());
+  record.spec = spec_value(spec);
+  CTRD_RETURN_IF_ERROR(backend_.containers->update(ns, record, {"spec"}).status());
+  if (container.status.state != v1::CONTAINER_RUNNING) return errdefs::Status::Ok();
+  CTRD_ASSIGN_OR_RETURN(auto task, backend_.tasks->task(ns, id));
+  runtime::Any any;
+  any.set_type_url("types.containerd.io/opencontainers/runtime-spec/1/LinuxResources");
+  any.set_value(spec["linux"]["resources"].dump());
+  return task->update(any, annotations);
 }
 
 errdefs::Status ContainerService::reopen_log(const std::string& id_or_prefix) {

@@ -12,12 +12,14 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 
 #include "cri/backend.h"
 #include "cri/container_store.h"
 #include "cri/sandbox_service.h"
+#include "cri/stats.h"
 #include "errdefs/errdefs.h"
 
 namespace ctrd::cri {
@@ -46,10 +48,26 @@ class ContainerService : public std::enable_shared_from_this<ContainerService> {
   errdefs::StatusOr<ExecSyncResult> exec_sync(const std::string& id, const std::vector<std::string>& command,
                                               std::chrono::seconds timeout);
   errdefs::Status reopen_log(const std::string& id);
+  // New resource limits: into the container's spec, and onto its cgroup
+  // while it runs. FailedPrecondition once it has exited.
+  errdefs::Status update_resources(const std::string& id,
+                                   const ::runtime::v1::LinuxContainerResources& resources,
+                                   const std::map<std::string, std::string>& annotations);
+
+  // The container's resource use: CPU and memory while it runs, its
+  // writable layer always.
+  ::runtime::v1::ContainerStats stats(const CriContainer& container);
+  // The same for a sandbox's own (pause) task: CPU and memory, when it runs.
+  std::optional<CgroupUsage> task_usage(const std::string& id);
 
   // What StopPodSandbox and RemovePodSandbox do to the pod's containers first.
   errdefs::Status stop_all(const std::string& sandbox_id);
   errdefs::Status remove_all(const std::string& sandbox_id);
+
+  // What a restarted daemon finds: the CRI containers among these records
+  // (kind "container"), their tasks reattached — a running one's output
+  // copied to its log again, one that exited meanwhile reported exited.
+  void recover(const std::vector<metadata::Container>& records);
 
   // The runtime reported an OOM kill in the container: its exit reason is OOMKilled.
   void record_oom(const std::string& id);
@@ -59,6 +77,11 @@ class ContainerService : public std::enable_shared_from_this<ContainerService> {
  private:
   struct Io;
   void on_exit(const std::string& id, const runtime::Exit& exit);
+  // Changes the status in the store and in its file.
+  void set_status(const std::string& id, const std::function<void(ContainerStatus&)>& change);
+  // Copies the task's output fifos (already made under the io dir) into the log.
+  errdefs::StatusOr<std::shared_ptr<Io>> attach_output(const CriContainer& container, runtime::IO* task_io);
+  void watch(const std::shared_ptr<runtime::Task>& task, const std::string& id);
 
   const Backend backend_;
   SandboxService& sandboxes_;
@@ -67,6 +90,7 @@ class ContainerService : public std::enable_shared_from_this<ContainerService> {
   std::mutex io_mu_;
   std::map<std::string, std::shared_ptr<Io>> io_;  // of started containers, by id
   std::set<std::string> oom_killed_;               // guarded by io_mu_
+  CpuRates cpu_rates_;
 };
 
 }  // namespace ctrd::cri

@@ -55,6 +55,16 @@ struct CriContainer {
 std::string container_name(const ::runtime::v1::ContainerMetadata& container,
                            const ::runtime::v1::PodSandboxMetadata& pod);
 
+// The metadata as a container record's extension holds it (JSON); DataLoss
+// naming what does not parse.
+errdefs::StatusOr<std::string> encode_metadata(const ContainerMetadata& metadata);
+errdefs::StatusOr<ContainerMetadata> decode_container_metadata(std::string_view json);
+
+// The status kept beside the record (<dir>/status), so that a restarted
+// daemon knows a container it started, and how it ended.
+errdefs::Status write_status(const std::string& dir, const ContainerStatus& status);
+errdefs::StatusOr<ContainerStatus> read_status(const std::string& dir);
+
 // Thread-safe; what it returns are copies.
 class ContainerStore {
  public:

@@ -10,6 +10,7 @@
 
 #include "log/log.h"
 #include "os/dirs.h"
+#include "services/containers/containers.h"
 #include "version/version.h"
 
 namespace ctrd::cri {
@@ -67,8 +68,17 @@ void CriService::enable_workloads(Backend backend) {
   backend.images = images_.get();
   backend.puller = puller_.get();
   backend.networks = [this] { return load_networks(); };
+  backend.snapshotter_root = root_ + "/io.containerd.snapshotter.v1." + config_.containerd.snapshotter;
   sandboxes_ = std::make_unique<SandboxService>(backend);
+  auto records = backend.containers->list(std::string(kNamespace), {});
   containers_ = std::make_shared<ContainerService>(std::move(backend), *sandboxes_);
+  // Before the gRPC server starts: no CRI call sees a half-recovered node.
+  if (records.ok()) {
+    sandboxes_->recover(*records);
+    containers_->recover(*records);
+  } else {
+    log::warn("cri: cannot list the k8s.io containers to recover", {{"error", records.status().message()}});
+  }
 }
 
 errdefs::Status CriService::stop_pod_sandbox(const std::string& id) {
@@ -85,6 +95,62 @@ errdefs::Status CriService::remove_pod_sandbox(const std::string& id) {
   CTRD_RETURN_IF_ERROR(sandbox.status());
   CTRD_RETURN_IF_ERROR(containers_->remove_all(sandbox->metadata.id));
   return sandboxes_->remove(sandbox->metadata.id);
+}
+
+::runtime::v1::PodSandboxStats CriService::pod_sandbox_stats(const Sandbox& sandbox) {
+  ::runtime::v1::PodSandboxStats out;
+  const auto& config = sandbox.metadata.config;
+  auto* attributes = out.mutable_attributes();
+  attributes->set_id(sandbox.metadata.id);
+  *attributes->mutable_metadata() = config.metadata();
+  *attributes->mutable_labels() = config.labels();
+  *attributes->mutable_annotations() = config.annotations();
+  auto* linux = out.mutable_linux();
+  const auto now = std::chrono::system_clock::now();
+  const int64_t timestamp =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count();
+  CgroupUsage total;
+  if (sandbox.state == SandboxState::kReady) {
+    if (auto own = containers_->task_usage(sandbox.metadata.id)) total = *own;
+  }
+  for (const auto& container : containers_->store().list()) {
+    if (container.metadata.sandbox_id != sandbox.metadata.id) continue;
+    auto* stats = linux->add_containers();
+    *stats = containers_->stats(container);
+    total.cpu_nanos += stats->cpu().usage_core_nano_seconds().value();
+    total.working_set += stats->memory().working_set_bytes().value();
+    total.memory_usage += stats->memory().usage_bytes().value();
+    total.rss += stats->memory().rss_bytes().value();
+    total.page_faults += stats->memory().page_faults().value();
+    total.major_page_faults += stats->memory().major_page_faults().value();
+  }
+  linux->mutable_cpu()->set_timestamp(timestamp);
+  linux->mutable_cpu()->mutable_usage_core_nano_seconds()->set_value(total.cpu_nanos);
+  linux->mutable_cpu()->mutable_usage_nano_cores()->set_value(
+      pod_cpu_rates_.sample(sandbox.metadata.id, now, total.cpu_nanos));
+  auto* memory = linux->mutable_memory();
+  memory->set_timestamp(timestamp);
+  memory->mutable_working_set_bytes()->set_value(total.working_set);
+  memory->mutable_usage_bytes()->set_value(total.memory_usage);
+  memory->mutable_rss_bytes()->set_value(total.rss);
+  memory->mutable_page_faults()->set_value(total.page_faults);
+  memory->mutable_major_page_faults()->set_value(total.major_page_faults);
+  if (sandbox.state == SandboxState::kReady && sandbox.pid != 0 && !sandbox.metadata.netns_path.empty()) {
+    if (auto interfaces = network_usage(sandbox.pid); interfaces.ok()) {
+      auto* network = linux->mutable_network();
+      network->set_timestamp(timestamp);
+      for (const auto& i : *interfaces) {
+        auto* usage = network->add_interfaces();
+        usage->set_name(i.name);
+        usage->mutable_rx_bytes()->set_value(i.rx_bytes);
+        usage->mutable_rx_errors()->set_value(i.rx_errors);
+        usage->mutable_tx_bytes()->set_value(i.tx_bytes);
+        usage->mutable_tx_errors()->set_value(i.tx_errors);
+        if (i.name == "eth0") *network->mutable_default_interface() = *usage;
+      }
+    }
+  }
+  return out;
 }
 
 RuntimeVersion CriService::version() const {

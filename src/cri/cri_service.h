@@ -87,6 +87,10 @@ class CriService {
   // RemovePodSandbox: the pod's containers are removed first.
   errdefs::Status remove_pod_sandbox(const std::string& id);
 
+  // PodSandboxStats: the pod's CPU and memory (its containers' and its own
+  // task's, summed), its network counters and its containers' stats.
+  ::runtime::v1::PodSandboxStats pod_sandbox_stats(const Sandbox& sandbox);
+
   // The pod network's configuration, conf_dir read again.
   errdefs::StatusOr<std::vector<NetworkConfig>> load_networks();
 
@@ -107,6 +111,7 @@ class CriService {
   const std::unique_ptr<ImagePuller> puller_;
   std::unique_ptr<SandboxService> sandboxes_;
   std::shared_ptr<ContainerService> containers_;
+  CpuRates pod_cpu_rates_;
   std::mutex mu_;
   std::optional<FilesystemUsage> image_fs_;
   std::vector<NetworkConfig> networks_;

@@ -173,6 +173,62 @@ class RuntimeFrontEnd final : public api::RuntimeService::CallbackService {
     });
   }
 
+  grpc::ServerUnaryReactor* ContainerStats(grpc::CallbackServerContext* ctx,
+                                           const api::ContainerStatsRequest* req,
+                                           api::ContainerStatsResponse* resp) override {
+    return blocking(ctx, [service = service_, req, resp]() -> errdefs::Status {
+      CTRD_ASSIGN_OR_RETURN(CriContainer container, service->containers()->store().get(req->container_id()));
+      *resp->mutable_stats() = service->containers()->stats(container);
+      return errdefs::Status::Ok();
+    });
+  }
+
+  grpc::ServerUnaryReactor* ListContainerStats(grpc::CallbackServerContext* ctx,
+                                               const api::ListContainerStatsRequest* req,
+                                               api::ListContainerStatsResponse* resp) override {
+    return blocking(ctx, [service = service_, req, resp]() -> errdefs::Status {
+      api::ContainerFilter filter;
+      filter.set_id(req->filter().id());
+      filter.set_pod_sandbox_id(req->filter().pod_sandbox_id());
+      *filter.mutable_label_selector() = req->filter().label_selector();
+      for (const auto& container : service->containers()->store().list())
+        if (matches(filter, container)) *resp->add_stats() = service->containers()->stats(container);
+      return errdefs::Status::Ok();
+    });
+  }
+
+  grpc::ServerUnaryReactor* PodSandboxStats(grpc::CallbackServerContext* ctx,
+                                            const api::PodSandboxStatsRequest* req,
+                                            api::PodSandboxStatsResponse* resp) override {
+    return blocking(ctx, [service = service_, req, resp]() -> errdefs::Status {
+      CTRD_ASSIGN_OR_RETURN(Sandbox sandbox, service->sandboxes()->store().get(req->pod_sandbox_id()));
+      *resp->mutable_stats() = service->pod_sandbox_stats(sandbox);
+      return errdefs::Status::Ok();
+    });
+  }
+
+  grpc::ServerUnaryReactor* ListPodSandboxStats(grpc::CallbackServerContext* ctx,
+                                                const api::ListPodSandboxStatsRequest* req,
+                                                api::ListPodSandboxStatsResponse* resp) override {
+    return blocking(ctx, [service = service_, req, resp]() -> errdefs::Status {
+      api::PodSandboxFilter filter;
+      filter.set_id(req->filter().id());
+      *filter.mutable_label_selector() = req->filter().label_selector();
+      for (const auto& sandbox : service->sandboxes()->store().list())
+        if (matches(filter, sandbox)) *resp->add_stats() = service->pod_sandbox_stats(sandbox);
+      return errdefs::Status::Ok();
+    });
+  }
+
+  grpc::ServerUnaryReactor* UpdateContainerResources(grpc::CallbackServerContext* ctx,
+                                                     const api::UpdateContainerResourcesRequest* req,
+                                                     api::UpdateContainerResourcesResponse*) override {
+    return blocking(ctx, [service = service_, req] {
+      return service->containers()->update_resources(req->container_id(), req->linux(),
+                                                     {req->annotations().begin(), req->annotations().end()});
+    });
+  }
+
   grpc::ServerUnaryReactor* ReopenContainerLog(grpc::CallbackServerContext* ctx,
                                                const api::ReopenContainerLogRequest* req,
                                                api::ReopenContainerLogResponse*) override {

@@ -795,6 +795,28 @@ bool annotation_pattern_matches(const std::string& pattern, const std::string& k
   return glob_match(pattern, key).value_or(false);
 }
 
+void set_container_resources(nlohmann::json& spec, const v1::LinuxContainerResources& requested,
+                             bool disable_hugetlb_controller, bool swap_controller_available) {
+  oci::Resources resources{
+      .cpu_period = requested.cpu_period(),
+      .cpu_quota = requested.cpu_quota(),
+      .cpu_shares = requested.cpu_shares(),
+      .cpuset_cpus = requested.cpuset_cpus(),
+      .cpuset_mems = requested.cpuset_mems(),
+      .memory_limit_in_bytes = requested.memory_limit_in_bytes(),
+      .unified = {requested.unified().begin(), requested.unified().end()},
+  };
+  if (!disable_hugetlb_controller) {
+    for (const v1::HugepageLimit& limit : requested.hugepage_limits()) {
+      resources.hugepage_limits.push_back({limit.page_size(), limit.limit()});
+    }
+  }
+  oci::set_resources(spec, resources, swap_controller_available);
+  if (requested.memory_swap_limit_in_bytes() != 0) {
+    spec["linux"]["resources"]["memory"]["swap"] = requested.memory_swap_limit_in_bytes();
+  }
+}
+
 std::string cgroups_path(const std::string& cgroup_parent, const std::string& id, bool systemd) {
   if (cgroup_parent.empty()) {
     return systemd ? "system.slice:cri-containerd:" + id : "/" + std::string(oci::kCriNamespace) + "/" + id;
@@ -1010,24 +1032,7 @@ errdefs::StatusOr<nlohmann::json> container_spec(const ContainerSpecInput& in) {
 
   if (config.linux().has_resources()) {
     const v1::LinuxContainerResources& requested = config.linux().resources();
-    oci::Resources resources{
-        .cpu_period = requested.cpu_period(),
-        .cpu_quota = requested.cpu_quota(),
-        .cpu_shares = requested.cpu_shares(),
-        .cpuset_cpus = requested.cpuset_cpus(),
-        .cpuset_mems = requested.cpuset_mems(),
-        .memory_limit_in_bytes = requested.memory_limit_in_bytes(),
-        .unified = {requested.unified().begin(), requested.unified().end()},
-    };
-    if (!in.disable_hugetlb_controller) {
-      for (const v1::HugepageLimit& limit : requested.hugepage_limits()) {
-        resources.hugepage_limits.push_back({limit.page_size(), limit.limit()});
-      }
-    }
-    oci::set_resources(spec, resources, in.swap_controller_available);
-    if (requested.memory_swap_limit_in_bytes() != 0) {
-      spec["linux"]["resources"]["memory"]["swap"] = requested.memory_swap_limit_in_bytes();
-    }
+    set_container_resources(spec, requested, in.disable_hugetlb_controller, in.swap_controller_available);
     oci::set_oom_score_adj(
         spec, restricted_oom_score_adj(static_cast<int>(requested.oom_score_adj()), in.restrict_oom_score_adj,
                                        in.daemon_oom_score_adj));

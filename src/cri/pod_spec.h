@@ -112,6 +112,11 @@ struct ContainerSpecInput {
 };
 errdefs::StatusOr<nlohmann::json> container_spec(const ContainerSpecInput& in);
 
+// Writes a CRI LinuxContainerResources into linux.resources (what
+// CreateContainer and UpdateContainerResources both do).
+void set_container_resources(nlohmann::json& spec, const ::runtime::v1::LinuxContainerResources& resources,
+                             bool disable_hugetlb_controller, bool swap_controller_available);
+
 // The cgroups path for a sandbox or container. As containerd: a parent whose
 // last element ends in ".slice" gives the systemd form "<that slice>:cri-containerd:<id>",
 // any other parent "<parent>/<id>". With no parent: the systemd driver gets

@@ -342,12 +342,7 @@ errdefs::StatusOr<std::string> SandboxService::run(const v1::PodSandboxConfig& c
     (void)backend_.tasks->remove(ns, id);
   });
   auto exited = std::make_shared<ExitLatch>();
-  task->wait("", [exited, store = std::weak_ptr<SandboxStore>(store_),
-                  id](errdefs::StatusOr<runtime::Exit> exit) {
-    exited->set(exit.ok() ? *exit
-                          : runtime::Exit{.pid = 0, .status = 255, .at = std::chrono::system_clock::now()});
-    if (auto s = store.lock()) (void)s->update(id, SandboxState::kNotReady, 0);
-  });
+  watch(task, id, exited);
   CTRD_ASSIGN_OR_RETURN(uint32_t pid, task->start(""));
   CTRD_RETURN_IF_ERROR(
       store_->add(Sandbox{.metadata = metadata,
@@ -357,6 +352,52 @@ errdefs::StatusOr<std::string> SandboxService::run(const v1::PodSandboxConfig& c
                           .exited = exited}));
   undo.dismiss();
   return id;
+}
+
+void SandboxService::watch(const std::shared_ptr<runtime::Task>& task, const std::string& id,
+                           const std::shared_ptr<ExitLatch>& exited) {
+  task->wait("", [exited, store = std::weak_ptr<SandboxStore>(store_),
+                  id](errdefs::StatusOr<runtime::Exit> exit) {
+    exited->set(exit.ok() ? *exit
+                          : runtime::Exit{.pid = 0, .status = 255, .at = std::chrono::system_clock::now()});
+    if (auto s = store.lock()) (void)s->update(id, SandboxState::kNotReady, 0);
+  });
+}
+
+void SandboxService::recover(const std::vector<metadata::Container>& records) {
+  const std::string ns(kNamespace);
+  for (const auto& record : records) {
+    auto kind = record.labels.find("io.cri-containerd.kind");
+    if (kind == record.labels.end() || kind->second != "sandbox") continue;
+    auto extension = record.extensions.find(std::string(kSandboxMetadataExtension));
+    if (extension == record.extensions.end()) continue;
+    auto metadata = decode_metadata(extension->second.value);
+    if (!metadata.ok()) {
+      log::warn("cri: skipping a sandbox whose metadata does not load",
+                {{"id", record.id}, {"error", metadata.status().message()}});
+      continue;
+    }
+    Sandbox sandbox{.metadata = *metadata,
+                    .state = SandboxState::kNotReady,
+                    .pid = 0,
+                    .created_at = record.created_at,
+                    .exited = std::make_shared<ExitLatch>()};
+    std::shared_ptr<runtime::Task> running;
+    if (auto task = backend_.tasks->task(ns, record.id); task.ok()) {
+      auto state = backend_.tasks->state(**task, "");
+      if (state.ok() && state->status == runtime::Status::kRunning) {
+        running = *task;
+        sandbox.state = SandboxState::kReady;
+        sandbox.pid = state->pid;
+      }
+    }
+    if (!running)
+      sandbox.exited->set(runtime::Exit{.pid = 0, .status = 255, .at = std::chrono::system_clock::now()});
+    (void)names_.reserve(sandbox.metadata.name, sandbox.metadata.id);
+    const auto exited = sandbox.exited;
+    if (!store_->add(std::move(sandbox)).ok()) continue;
+    if (running) watch(running, record.id, exited);
+  }
 }
 
 errdefs::Status SandboxService::stop(const std::string& id_or_prefix) {

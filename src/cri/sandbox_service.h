@@ -37,6 +37,10 @@ class SandboxService {
   // Stops the sandbox if it is not, then forgets it. Ok when it is gone.
   errdefs::Status remove(const std::string& id);
 
+  // What a restarted daemon finds: the sandboxes among these container
+  // records (kind "sandbox"), ready while their pause process runs.
+  void recover(const std::vector<metadata::Container>& records);
+
   SandboxStore& store() { return *store_; }
   // The files a sandbox's containers bind (/etc/hostname, hosts, resolv.conf, /dev/shm).
   SandboxFiles files(const Sandbox& sandbox) const;
@@ -48,6 +52,9 @@ class SandboxService {
   errdefs::Status setup_network(SandboxMetadata& metadata);
   errdefs::Status teardown_network(const SandboxMetadata& metadata);
   errdefs::StatusOr<CriImage> sandbox_image();
+  // Marks the sandbox not ready once its pause process exits.
+  void watch(const std::shared_ptr<runtime::Task>& task, const std::string& id,
+             const std::shared_ptr<ExitLatch>& exited);
 
   const Backend backend_;
   std::shared_ptr<SandboxStore> store_;

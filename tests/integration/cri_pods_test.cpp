@@ -354,6 +354,58 @@ TEST(CriPods, AHostNetworkPodSharesTheNodesNetworkAndHostname) {
   EXPECT_EQ(mounts_under(d.dir()), 0);
 }
 
+TEST(CriPods, ARestartedDaemonFindsItsPodsAndContainersAndKeepsLogging) {
+  BridgeGuard bridge;
+  TempDir work;
+  Daemon d(DaemonOptions{.config = pods_config(work.str(), "")});
+  ASSERT_EQ(d.ctr({"images", "import", busybox_tar(d.dir()).string()}, "k8s.io").exit_code, 0) << d.log();
+  const cri::PodSandboxConfig config = pod("survivor", work.sub("logs"));
+  std::string pod_id, running, exited, created;
+  {
+    Pods pods(d);
+    ASSERT_TRUE(pods.run(config, &pod_id).ok()) << d.log();
+    ASSERT_TRUE(pods.create(pod_id, config, container("running", {"sleep", "600"}), &running).ok())
+        << d.log();
+    ASSERT_TRUE(pods.start(running).ok()) << d.log();
+    ASSERT_TRUE(pods.create(pod_id, config, container("exited", {"sh", "-c", "exit 7"}), &exited).ok());
+    ASSERT_TRUE(pods.start(exited).ok()) << d.log();
+    ASSERT_EQ(pods.exited(exited).exit_code(), 7);
+    ASSERT_TRUE(pods.create(pod_id, config, container("created", {"true"}), &created).ok());
+  }
+  ASSERT_EQ(d.stop(), 0) << d.log();
+  d.start();
+  ASSERT_TRUE(d.wait_ready()) << d.log();
+  Pods pods(d);
+  EXPECT_EQ(pods.sandbox_status(pod_id).state(), cri::SANDBOX_READY);
+  EXPECT_TRUE(pods.sandbox_status(pod_id).network().ip().starts_with(kSubnet));
+  EXPECT_EQ(pods.status(running).state(), cri::CONTAINER_RUNNING);
+  EXPECT_EQ(pods.status(exited).state(), cri::CONTAINER_EXITED);
+  EXPECT_EQ(pods.status(exited).exit_code(), 7);
+  EXPECT_EQ(pods.status(created).state(), cri::CONTAINER_CREATED);
+  // The names stay taken, and the running container's output still reaches its log.
+  std::string again;
+  EXPECT_EQ(pods.run(config, &again).error_code(), grpc::StatusCode::ALREADY_EXISTS);
+  cri::ExecSyncResponse out;
+  // Written to the output of the container's own process (the pod's PID 1 is its pause process).
+  ASSERT_TRUE(
+      pods.exec(running,
+                {"sh", "-c",
+                 "for p in /proc/[0-9]*; do [ \"$(cat $p/comm)\" = sleep ] && echo after-restart > $p/fd/1; "
+                 "done; true"},
+                10, &out)
+          .ok())
+      << d.log();
+  const std::string log_path = work.sub("logs") + "/running.log";
+  const auto deadline = in(std::chrono::seconds(10));
+  while (read_file(log_path).find(" stdout F after-restart\n") == std::string::npos &&
+         std::chrono::system_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_NE(read_file(log_path).find(" stdout F after-restart\n"), std::string::npos) << read_file(log_path);
+  ASSERT_TRUE(pods.remove_pod(pod_id).ok()) << d.log();
+  EXPECT_TRUE(pods.containers().empty());
+  EXPECT_EQ(mounts_under(d.dir()), 0);
+}
+
 TEST(CriPods, AContainerNeedsAReadyPodAndAnImageItHas) {
   TempDir work;
   Daemon d(DaemonOptions{.config = pods_config(work.str(), "")});
