@@ -216,6 +216,7 @@ errdefs::StatusOr<std::string> ContainerService::create(const std::string& sandb
   CTRD_RETURN_IF_ERROR(write_status(root, created));
   CTRD_RETURN_IF_ERROR(store_->add(
       CriContainer{.metadata = metadata, .status = created, .exited = std::make_shared<ExitLatch>()}));
+  emit(id, v1::CONTAINER_CREATED_EVENT);
   undo.dismiss();
   return id;
 }
@@ -284,6 +285,7 @@ errdefs::Status ContainerService::start(const std::string& id_or_prefix) {
     s.started_at = Clock::now();
     s.pid = *pid;
   });
+  emit(id, v1::CONTAINER_STARTED_EVENT);
   return errdefs::Status::Ok();
 }
 
@@ -432,6 +434,7 @@ void ContainerService::on_exit(const std::string& id, const runtime::Exit& exit)
     s.pid = 0;
   });
   if (auto c = store_->get(id); c.ok()) c->exited->set(exit);
+  emit(id, v1::CONTAINER_STOPPED_EVENT);
 }
 
 void ContainerService::record_oom(const std::string& id) {
@@ -492,6 +495,8 @@ errdefs::Status ContainerService::remove(const std::string& id_or_prefix) {
   std::filesystem::remove_all(backend_.state + "/containers/" + id, ec);
   names_.release(container->metadata.name);
   cpu_rates_.forget(id);
+  // Told while the store still knows the container's pod.
+  emit(id, v1::CONTAINER_DELETED_EVENT);
   store_->remove(id);
   return errdefs::Status::Ok();
 }

@@ -72,11 +72,19 @@ class ContainerService : public std::enable_shared_from_this<ContainerService> {
   // The runtime reported an OOM kill in the container: its exit reason is OOMKilled.
   void record_oom(const std::string& id);
 
+  // Told of each container created, started, stopped and deleted (after the
+  // store has the change). Set before any call.
+  using EventSink = std::function<void(const std::string& id, ::runtime::v1::ContainerEventType type)>;
+  void set_event_sink(EventSink sink) { event_sink_ = std::move(sink); }
+
   ContainerStore& store() { return *store_; }
 
  private:
   struct Io;
   void on_exit(const std::string& id, const runtime::Exit& exit);
+  void emit(const std::string& id, ::runtime::v1::ContainerEventType type) {
+    if (event_sink_) event_sink_(id, type);
+  }
   // Changes the status in the store and in its file.
   void set_status(const std::string& id, const std::function<void(ContainerStatus&)>& change);
   // Copies the task's output fifos (already made under the io dir) into the log.
@@ -91,6 +99,7 @@ class ContainerService : public std::enable_shared_from_this<ContainerService> {
   std::map<std::string, std::shared_ptr<Io>> io_;  // of started containers, by id
   std::set<std::string> oom_killed_;               // guarded by io_mu_
   CpuRates cpu_rates_;
+  EventSink event_sink_;
 };
 
 }  // namespace ctrd::cri

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "cri/status_proto.h"
 #include "log/log.h"
 #include "os/dirs.h"
 #include "services/containers/containers.h"
@@ -72,6 +73,9 @@ void CriService::enable_workloads(Backend backend) {
   sandboxes_ = std::make_unique<SandboxService>(backend);
   auto records = backend.containers->list(std::string(kNamespace), {});
   containers_ = std::make_shared<ContainerService>(std::move(backend), *sandboxes_);
+  containers_->set_event_sink([this](const std::string& id, ::runtime::v1::ContainerEventType type) {
+    publish_container_event(id, type);
+  });
   // Before the gRPC server starts: no CRI call sees a half-recovered node.
   if (records.ok()) {
     sandboxes_->recover(*records);
@@ -95,6 +99,25 @@ errdefs::Status CriService::remove_pod_sandbox(const std::string& id) {
   CTRD_RETURN_IF_ERROR(sandbox.status());
   CTRD_RETURN_IF_ERROR(containers_->remove_all(sandbox->metadata.id));
   return sandboxes_->remove(sandbox->metadata.id);
+}
+
+void CriService::publish_container_event(const std::string& id, ::runtime::v1::ContainerEventType type) {
+  ::runtime::v1::ContainerEventResponse event;
+  event.set_container_id(id);
+  event.set_container_event_type(type);
+  event.set_created_at(unix_nanos(std::chrono::system_clock::now()));
+  std::string sandbox_id;
+  if (auto container = containers_->store().get(id); container.ok())
+    sandbox_id = container->metadata.sandbox_id;
+  for (const auto& container : containers_->store().list()) {
+    if (!sandbox_id.empty() && container.metadata.sandbox_id == sandbox_id)
+      to_proto(container, event.add_containers_statuses());
+  }
+  if (!sandbox_id.empty()) {
+    if (auto sandbox = sandboxes_->store().get(sandbox_id); sandbox.ok())
+      to_proto(*sandbox, event.mutable_pod_sandbox_status());
+  }
+  container_events_.publish(event);
 }
 
 ::runtime::v1::PodSandboxStats CriService::pod_sandbox_stats(const Sandbox& sandbox) {

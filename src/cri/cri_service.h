@@ -15,6 +15,7 @@
 #include "cri/backend.h"
 #include "cri/cni_config.h"
 #include "cri/config.h"
+#include "cri/container_events.h"
 #include "cri/container_service.h"
 #include "cri/image_pull.h"
 #include "cri/image_store.h"
@@ -82,6 +83,8 @@ class CriService {
   // Null until enable_workloads.
   SandboxService* sandboxes() { return sandboxes_.get(); }
   ContainerService* containers() { return containers_.get(); }
+  // GetContainerEvents' source.
+  ContainerEvents& container_events() { return container_events_; }
   // StopPodSandbox: the pod's containers are killed first.
   errdefs::Status stop_pod_sandbox(const std::string& id);
   // RemovePodSandbox: the pod's containers are removed first.
@@ -105,6 +108,8 @@ class CriService {
   errdefs::Status update_runtime_config(const std::string& pod_cidr);
 
  private:
+  void publish_container_event(const std::string& id, ::runtime::v1::ContainerEventType type);
+
   const Config config_;
   const std::string root_;
   const std::unique_ptr<ImageStore> images_;
@@ -112,6 +117,7 @@ class CriService {
   std::unique_ptr<SandboxService> sandboxes_;
   std::shared_ptr<ContainerService> containers_;
   CpuRates pod_cpu_rates_;
+  ContainerEvents container_events_;
   std::mutex mu_;
   std::optional<FilesystemUsage> image_fs_;
   std::vector<NetworkConfig> networks_;

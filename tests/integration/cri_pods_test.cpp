@@ -279,6 +279,29 @@ TEST(CriPods, APodRunsContainersOnItsNetworkLogsThemAndLeavesNothingBehind) {
                   .ok());
   EXPECT_EQ(out.stdout(), "0\n") << "the timed-out sleep is still running";
 
+  {
+    auto runtime = cri::RuntimeService::NewStub(d.channel());
+    grpc::ClientContext ctx;
+    cri::ContainerStatsRequest req;
+    req.set_container_id(server);
+    cri::ContainerStatsResponse resp;
+    ASSERT_TRUE(runtime->ContainerStats(&ctx, req, &resp).ok()) << d.log();
+    EXPECT_EQ(resp.stats().attributes().id(), server);
+    EXPECT_GT(resp.stats().cpu().usage_core_nano_seconds().value(), 0u);
+    EXPECT_GT(resp.stats().memory().working_set_bytes().value(), 0u);
+    EXPECT_FALSE(resp.stats().writable_layer().fs_id().mountpoint().empty());
+    grpc::ClientContext pod_ctx;
+    cri::PodSandboxStatsRequest pod_req;
+    pod_req.set_pod_sandbox_id(pod_id);
+    cri::PodSandboxStatsResponse pod_resp;
+    ASSERT_TRUE(runtime->PodSandboxStats(&pod_ctx, pod_req, &pod_resp).ok()) << d.log();
+    EXPECT_EQ(pod_resp.stats().linux().containers_size(), 1);
+    EXPECT_GE(pod_resp.stats().linux().cpu().usage_core_nano_seconds().value(),
+              resp.stats().cpu().usage_core_nano_seconds().value());
+    ASSERT_NE(pod_resp.stats().linux().network().interfaces_size(), 0);
+    EXPECT_EQ(pod_resp.stats().linux().network().default_interface().name(), "eth0");
+  }
+
   ASSERT_TRUE(pods.stop(server, 10).ok()) << d.log();
   cri::ContainerStatus stopped = pods.status(server);
   EXPECT_EQ(stopped.state(), cri::CONTAINER_EXITED);
@@ -404,6 +427,49 @@ TEST(CriPods, ARestartedDaemonFindsItsPodsAndContainersAndKeepsLogging) {
   ASSERT_TRUE(pods.remove_pod(pod_id).ok()) << d.log();
   EXPECT_TRUE(pods.containers().empty());
   EXPECT_EQ(mounts_under(d.dir()), 0);
+}
+
+TEST(CriPods, GetContainerEventsStreamsAContainersLifeWithItsPod) {
+  TempDir work;
+  Daemon d(DaemonOptions{.config = pods_config(work.str(), "")});
+  ASSERT_EQ(d.ctr({"images", "import", busybox_tar(d.dir()).string()}, "k8s.io").exit_code, 0) << d.log();
+  Pods pods(d);
+  cri::PodSandboxConfig config = pod("watched", work.sub("logs"));
+  config.mutable_linux()->mutable_security_context()->mutable_namespace_options()->set_network(cri::NODE);
+  std::string pod_id;
+  ASSERT_TRUE(pods.run(config, &pod_id).ok()) << d.log();
+
+  auto runtime = cri::RuntimeService::NewStub(d.channel());
+  grpc::ClientContext ctx;
+  ctx.set_deadline(in(std::chrono::seconds(60)));
+  auto stream = runtime->GetContainerEvents(&ctx, cri::GetEventsRequest());
+  // The server sends its metadata once it has subscribed the call.
+  stream->WaitForInitialMetadata();
+  std::string id;
+  ASSERT_TRUE(pods.create(pod_id, config, container("c", {"sh", "-c", "exit 0"}), &id).ok()) << d.log();
+  ASSERT_TRUE(pods.start(id).ok());
+  ASSERT_EQ(pods.exited(id).state(), cri::CONTAINER_EXITED);
+  ASSERT_TRUE(pods.remove_container(id).ok());
+
+  const std::vector<cri::ContainerEventType> expected{
+      cri::CONTAINER_CREATED_EVENT, cri::CONTAINER_STARTED_EVENT, cri::CONTAINER_STOPPED_EVENT,
+      cri::CONTAINER_DELETED_EVENT};
+  std::vector<cri::ContainerEventType> seen;
+  cri::ContainerEventResponse event;
+  while (seen.size() < expected.size() && stream->Read(&event)) {
+    if (event.container_id() != id) continue;
+    seen.push_back(event.container_event_type());
+    EXPECT_EQ(event.pod_sandbox_status().id(), pod_id);
+    EXPECT_EQ(event.pod_sandbox_status().state(), cri::SANDBOX_READY);
+    ASSERT_EQ(event.containers_statuses_size(), 1);
+    EXPECT_GT(event.created_at(), 0);
+    if (event.container_event_type() == cri::CONTAINER_STOPPED_EVENT) {
+      EXPECT_EQ(event.containers_statuses(0).state(), cri::CONTAINER_EXITED);
+    }
+  }
+  EXPECT_EQ(seen, expected);
+  ctx.TryCancel();
+  ASSERT_TRUE(pods.remove_pod(pod_id).ok());
 }
 
 TEST(CriPods, AContainerNeedsAReadyPodAndAnImageItHas) {
