@@ -8,7 +8,10 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include <github.com/containerd/containerd/api/events/task.pb.h>
+
 #include "cri/status_proto.h"
+#include "events/exchange.h"
 #include "log/log.h"
 #include "os/dirs.h"
 #include "services/containers/containers.h"
@@ -64,7 +67,11 @@ FilesystemUsage CriService::image_fs_usage() {
   return usage;
 }
 
-void CriService::enable_workloads(Backend backend) {
+CriService::~CriService() {
+  if (events_ && oom_events_) events_->unsubscribe(oom_events_);
+}
+
+void CriService::enable_workloads(Backend backend, std::shared_ptr<ctrd::events::Exchange> events) {
   backend.config = &config_;
   backend.images = images_.get();
   backend.puller = puller_.get();
@@ -76,6 +83,27 @@ void CriService::enable_workloads(Backend backend) {
   containers_->set_event_sink([this](const std::string& id, ::runtime::v1::ContainerEventType type) {
     publish_container_event(id, type);
   });
+  if (events) {
+    auto subscribed =
+        events->subscribe({"topic==\"/tasks/oom\",namespace==\"" + std::string(kNamespace) + "\""});
+    if (subscribed.ok()) {
+      events_ = std::move(events);
+      oom_events_ = *subscribed;
+      // Runs on the publisher's thread: only records the id.
+      oom_events_->set_notify([subscription = std::weak_ptr<ctrd::events::Subscription>(oom_events_),
+                               containers = std::weak_ptr<ContainerService>(containers_)] {
+        auto s = subscription.lock();
+        auto c = containers.lock();
+        if (!s || !c) return;
+        while (auto event = s->pop()) {
+          containerd::events::TaskOOM oom;
+          if (oom.ParseFromString(event->value)) c->record_oom(oom.container_id());
+        }
+      });
+    } else {
+      log::warn("cri: OOM kills will be reported as errors", {{"error", subscribed.status().message()}});
+    }
+  }
   // Before the gRPC server starts: no CRI call sees a half-recovered node.
   if (records.ok()) {
     sandboxes_->recover(*records);

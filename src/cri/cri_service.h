@@ -22,6 +22,11 @@
 #include "cri/sandbox_service.h"
 #include "errdefs/errdefs.h"
 
+namespace ctrd::events {
+class Exchange;
+class Subscription;
+}  // namespace ctrd::events
+
 namespace ctrd::cri {
 
 // The containerd namespace every CRI object lives in.
@@ -79,7 +84,10 @@ class CriService {
   // Pods and containers need the daemon's container, snapshot and task
   // services: `backend` names them (its images, puller and networks are
   // this service's). Without this call the pod calls answer Unavailable.
-  void enable_workloads(Backend backend);
+  // `events` (may be null) tells of OOM kills (/tasks/oom), so a container
+  // the kernel killed exits with reason OOMKilled.
+  void enable_workloads(Backend backend, std::shared_ptr<ctrd::events::Exchange> events = nullptr);
+  ~CriService();
   // Null until enable_workloads.
   SandboxService* sandboxes() { return sandboxes_.get(); }
   ContainerService* containers() { return containers_.get(); }
@@ -117,6 +125,8 @@ class CriService {
   std::unique_ptr<SandboxService> sandboxes_;
   std::shared_ptr<ContainerService> containers_;
   CpuRates pod_cpu_rates_;
+  std::shared_ptr<ctrd::events::Exchange> events_;
+  std::shared_ptr<ctrd::events::Subscription> oom_events_;
   ContainerEvents container_events_;
   std::mutex mu_;
   std::optional<FilesystemUsage> image_fs_;

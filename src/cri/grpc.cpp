@@ -19,6 +19,7 @@
 #include "metadata/db.h"
 #include "os/process.h"
 #include "server/service.h"
+#include "server/stream.h"
 #include "server/unary.h"
 #include "services/containers/containers.h"
 #include "services/images/images.h"
@@ -29,90 +30,6 @@ namespace ctrd::cri {
 namespace {
 
 namespace api = ::runtime::v1;
-
-// Streams GetContainerEvents to one client: woken by the source (an event
-// queued) and by gRPC (write done, cancel); owns itself, deleted in OnDone.
-class ContainerEventsReactor final : public grpc::ServerWriteReactor<api::ContainerEventResponse> {
- public:
-  explicit ContainerEventsReactor(std::shared_ptr<CriService> service)
-      : service_(std::move(service)),
-        subscriber_(service_->container_events().subscribe()),
-        guard_(std::make_shared<Guard>()) {
-    guard_->reactor = this;
-    std::weak_ptr<Guard> weak = guard_;
-    subscriber_->set_notify([weak] {
-      if (auto g = weak.lock()) {
-        std::lock_guard lock(g->mu);
-        if (g->reactor) g->reactor->pump_locked();
-      }
-    });
-    // Tells the client it is subscribed: events from now on reach it.
-    StartSendInitialMetadata();
-  }
-
-  void OnSendInitialMetadataDone(bool ok) override {
-    std::lock_guard lock(guard_->mu);
-    metadata_sent_ = true;
-    if (!ok) return finish_locked(grpc::Status(grpc::StatusCode::CANCELLED, "subscriber went away"));
-    pump_locked();
-  }
-
-  void OnWriteDone(bool ok) override {
-    std::lock_guard lock(guard_->mu);
-    writing_ = false;
-    if (!ok) return finish_locked(grpc::Status(grpc::StatusCode::CANCELLED, "subscriber went away"));
-    pump_locked();
-  }
-
-  void OnCancel() override {
-    std::lock_guard lock(guard_->mu);
-    cancelled_ = true;
-    pump_locked();
-  }
-
-  void OnDone() override {
-    service_->container_events().unsubscribe(subscriber_);
-    {
-      std::lock_guard lock(guard_->mu);
-      guard_->reactor = nullptr;
-    }
-    delete this;
-  }
-
- private:
-  struct Guard {
-    std::recursive_mutex mu;  // recursive: gRPC may run a reaction inline
-    ContainerEventsReactor* reactor = nullptr;
-  };
-
-  void pump_locked() {
-    if (writing_ || finished_) return;
-    if (cancelled_) return finish_locked(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled"));
-    if (!metadata_sent_) return;
-    if (auto event = subscriber_->pop()) {
-      message_ = std::move(*event);
-      writing_ = true;
-      StartWrite(&message_);
-      return;
-    }
-    if (auto closed = subscriber_->closed()) finish_locked(errdefs::to_grpc(*closed));
-  }
-
-  void finish_locked(const grpc::Status& status) {
-    if (finished_) return;
-    finished_ = true;
-    Finish(status);
-  }
-
-  std::shared_ptr<CriService> service_;
-  std::shared_ptr<ContainerEvents::Subscriber> subscriber_;
-  std::shared_ptr<Guard> guard_;
-  api::ContainerEventResponse message_;
-  bool metadata_sent_ = false;
-  bool writing_ = false;
-  bool cancelled_ = false;
-  bool finished_ = false;
-};
 
 errdefs::Status no_workloads() {
   return errdefs::Unavailable("cri: pods need the container, snapshot and task services");
@@ -316,7 +233,22 @@ class RuntimeFrontEnd final : public api::RuntimeService::CallbackService {
 
   grpc::ServerWriteReactor<api::ContainerEventResponse>* GetContainerEvents(
       grpc::CallbackServerContext*, const api::GetEventsRequest*) override {
-    return new ContainerEventsReactor(service_);
+    // The response headers go first: a client that has them is subscribed.
+    auto subscriber = service_->container_events().subscribe();
+    auto* writer = new server::QueueWriter<api::ContainerEventResponse>(
+        {.next =
+             [subscriber](api::ContainerEventResponse* out) {
+               auto event = subscriber->pop();
+               if (event) *out = std::move(*event);
+               return event.has_value();
+             },
+         .closed = [subscriber] { return subscriber->closed(); },
+         .unsubscribe = [service = service_,
+                         subscriber] { service->container_events().unsubscribe(subscriber); }},
+        /*announce=*/true);
+    subscriber->set_notify(writer->waker());
+    writer->start();
+    return writer;
   }
 
   grpc::ServerUnaryReactor* ReopenContainerLog(grpc::CallbackServerContext* ctx,
@@ -561,7 +493,8 @@ void register_plugin(plugin::Registry& registry) {
                                             .puller = nullptr,
                                             .networks = {},
                                             .pause_binary = pause_binary(),
-                                            .blocking = ic.blocking()});
+                                            .blocking = ic.blocking()},
+                                    ic.events());
         } else {
           log::warn(
               "cri: pods and containers are unavailable: the container, snapshot or task service is not "

@@ -472,6 +472,28 @@ TEST(CriPods, GetContainerEventsStreamsAContainersLifeWithItsPod) {
   ASSERT_TRUE(pods.remove_pod(pod_id).ok());
 }
 
+TEST(CriPods, AContainerTheKernelKillsForMemoryExitsOOMKilled) {
+  TempDir work;
+  Daemon d(DaemonOptions{.config = pods_config(work.str(), "")});
+  ASSERT_EQ(d.ctr({"images", "import", busybox_tar(d.dir()).string()}, "k8s.io").exit_code, 0) << d.log();
+  Pods pods(d);
+  cri::PodSandboxConfig config = pod("hungry", work.sub("logs"));
+  config.mutable_linux()->mutable_security_context()->mutable_namespace_options()->set_network(cri::NODE);
+  std::string pod_id;
+  ASSERT_TRUE(pods.run(config, &pod_id).ok()) << d.log();
+  // tail keeps all of /dev/zero in memory, waiting for a newline that never comes.
+  cri::ContainerConfig hungry = container("hungry", {"tail", "/dev/zero"});
+  hungry.mutable_linux()->mutable_resources()->set_memory_limit_in_bytes(16 << 20);
+  std::string id;
+  ASSERT_TRUE(pods.create(pod_id, config, hungry, &id).ok()) << d.log();
+  ASSERT_TRUE(pods.start(id).ok()) << d.log();
+  cri::ContainerStatus status = pods.exited(id);
+  EXPECT_EQ(status.state(), cri::CONTAINER_EXITED);
+  EXPECT_EQ(status.exit_code(), 137);
+  EXPECT_EQ(status.reason(), "OOMKilled");
+  ASSERT_TRUE(pods.remove_pod(pod_id).ok()) << d.log();
+}
+
 TEST(CriPods, AContainerNeedsAReadyPodAndAnImageItHas) {
   TempDir work;
   Daemon d(DaemonOptions{.config = pods_config(work.str(), "")});

@@ -78,8 +78,8 @@ MAY_USE = {
     "services/tasks": "errdefs filters log metadata monitor os plugin protobuf runtime server services",
     "services/version": "plugin server version services",
     "restart": "config errdefs log metadata plugin services/tasks",
-    "cri": "cni config content diff errdefs executor images log metadata mount oci os plugin remotes runtime server "
-           "services/containers services/images services/snapshots services/tasks unpack version",
+    "cri": "cni config content diff errdefs events executor images log metadata mount oci os plugin remotes runtime "
+           "server services/containers services/images services/snapshots services/tasks unpack version",
     "unpack": "content diff digest errdefs images log metadata snapshots",
     "cmd/ctrd": "*",
     "cmd/pause": "",

@@ -10,6 +10,7 @@
 #include "events/exchange.h"
 #include "server/grpc_context.h"
 #include "server/service.h"
+#include "server/stream.h"
 #include "server/unary.h"
 
 namespace ctrd::services::events {
@@ -46,86 +47,6 @@ Envelope from_proto(const ProtoEnvelope& e) {
   return out;
 }
 
-// Streams one subscription to one client. Woken by the exchange (notify) and by
-// gRPC (write done, cancel); owns itself and is deleted in OnDone.
-class SubscribeReactor final : public grpc::ServerWriteReactor<api::Envelope> {
- public:
-  SubscribeReactor(std::shared_ptr<Exchange> exchange, std::shared_ptr<Subscription> sub)
-      : exchange_(std::move(exchange)), sub_(std::move(sub)), guard_(std::make_shared<Guard>()) {
-    guard_->reactor = this;
-    std::weak_ptr<Guard> weak = guard_;
-    sub_->set_notify([weak] {
-      if (auto g = weak.lock()) {
-        std::lock_guard lock(g->mu);
-        if (g->reactor) g->reactor->pump_locked();
-      }
-    });
-  }
-
-  void OnWriteDone(bool ok) override {
-    std::lock_guard lock(guard_->mu);
-    writing_ = false;
-    if (!ok) {
-      finish_locked(grpc::Status(grpc::StatusCode::CANCELLED, "subscriber went away"));
-      return;
-    }
-    pump_locked();
-  }
-
-  // The call ends here, or in OnWriteDone when a write is in flight: either way
-  // `cancelled_` makes the next pump finish it, whatever the write's outcome.
-  void OnCancel() override {
-    {
-      std::lock_guard lock(guard_->mu);
-      cancelled_ = true;
-      pump_locked();
-    }
-    exchange_->unsubscribe(sub_);
-  }
-
-  void OnDone() override {
-    exchange_->unsubscribe(sub_);
-    {
-      std::lock_guard lock(guard_->mu);
-      guard_->reactor = nullptr;
-    }
-    delete this;
-  }
-
- private:
-  struct Guard {
-    std::recursive_mutex mu;  // recursive: gRPC may run a reaction inline
-    SubscribeReactor* reactor = nullptr;
-  };
-
-  void pump_locked() {
-    if (writing_ || finished_) return;
-    if (cancelled_) return finish_locked(grpc::Status(grpc::StatusCode::CANCELLED, "subscription cancelled"));
-    if (auto e = sub_->pop()) {
-      message_.Clear();
-      to_proto(*e, &message_);
-      writing_ = true;
-      StartWrite(&message_);
-      return;
-    }
-    if (sub_->closed()) finish_locked(errdefs::to_grpc(sub_->closed_reason()));
-  }
-
-  void finish_locked(const grpc::Status& s) {
-    if (finished_) return;
-    finished_ = true;
-    Finish(s);
-  }
-
-  std::shared_ptr<Exchange> exchange_;
-  std::shared_ptr<Subscription> sub_;
-  std::shared_ptr<Guard> guard_;
-  api::Envelope message_;
-  bool writing_ = false;
-  bool cancelled_ = false;
-  bool finished_ = false;
-};
-
 // The events API on the gRPC socket, and Forward on the ttRPC socket, which is
 // how shims (given TTRPC_ADDRESS) hand the daemon their task events.
 class Service final : public server::GrpcServiceOf<api::Events::CallbackService>,
@@ -148,15 +69,25 @@ class Service final : public server::GrpcServiceOf<api::Events::CallbackService>
 
   grpc::ServerWriteReactor<api::Envelope>* Subscribe(grpc::CallbackServerContext*,
                                                      const api::SubscribeRequest* req) override {
-    auto sub = exchange_->subscribe({req->filters().begin(), req->filters().end()});
-    if (!sub.ok()) {
-      struct Failed final : grpc::ServerWriteReactor<api::Envelope> {
-        explicit Failed(const grpc::Status& s) { Finish(s); }
-        void OnDone() override { delete this; }
-      };
-      return new Failed(errdefs::to_grpc(sub.status()));
-    }
-    return new SubscribeReactor(exchange_, *sub);
+    auto subscribed = exchange_->subscribe({req->filters().begin(), req->filters().end()});
+    if (!subscribed.ok()) return server::failed_stream<api::Envelope>(subscribed.status());
+    std::shared_ptr<Subscription> sub = *subscribed;
+    auto* writer = new server::QueueWriter<api::Envelope>(
+        {.next =
+             [sub](api::Envelope* out) {
+               auto e = sub->pop();
+               if (e) to_proto(*e, out);
+               return e.has_value();
+             },
+         .closed = [sub]() -> std::optional<errdefs::Status> {
+           if (!sub->closed()) return std::nullopt;
+           return sub->closed_reason();
+         },
+         .unsubscribe = [exchange = exchange_, sub] { exchange->unsubscribe(sub); }},
+        /*announce=*/false);
+    sub->set_notify(writer->waker());
+    writer->start();
+    return writer;
   }
 
   errdefs::Status register_ttrpc(ttrpc::Server& server) override {
