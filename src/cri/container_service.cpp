@@ -14,6 +14,7 @@
 #include "cri/cri_service.h"
 #include "cri/log_writer.h"
 #include "cri/pod_spec.h"
+#include "cri/validate.h"
 #include "executor/worker_pool.h"
 #include "log/log.h"
 #include "mount/mount.h"
@@ -111,6 +112,7 @@ ContainerService::~ContainerService() = default;
 
 errdefs::StatusOr<std::string> ContainerService::create(const std::string& sandbox_id,
                                                         const v1::ContainerConfig& config) {
+  CTRD_RETURN_IF_ERROR(validate_container_config(config));
   CTRD_ASSIGN_OR_RETURN(Sandbox sandbox, sandboxes_.store().get(sandbox_id));
   if (sandbox.state != SandboxState::kReady)
     return errdefs::FailedPrecondition("sandbox " + errdefs::quoted(sandbox.metadata.id) + " is not ready");

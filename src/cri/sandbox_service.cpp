@@ -6,11 +6,13 @@
 
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "cni/cni.h"
 #include "cri/cri_service.h"
 #include "cri/image_pull.h"
+#include "cri/validate.h"
 #include "log/log.h"
 #include "oci/spec.h"
 #include "os/dirs.h"
@@ -243,9 +245,7 @@ errdefs::StatusOr<CriImage> SandboxService::sandbox_image() {
 errdefs::StatusOr<std::string> SandboxService::run(const v1::PodSandboxConfig& config,
                                                    const std::string& runtime_handler) {
   const auto& pod = config.metadata();
-  if (pod.name().empty() || pod.namespace_().empty() || pod.uid().empty())
-    return errdefs::InvalidArgument(
-        "sandbox config must include metadata with a name, a namespace and a uid");
+  CTRD_RETURN_IF_ERROR(validate_pod_config(config));
   CTRD_ASSIGN_OR_RETURN(const Runtime* runtime, runtime_for(*backend_.config, runtime_handler));
   const std::string id = random_hex(32);
   const std::string name = sandbox_name(pod);
@@ -269,17 +269,23 @@ errdefs::StatusOr<std::string> SandboxService::run(const v1::PodSandboxConfig& c
                            .runtime_handler = runtime_handler,
                            .cni_result = ""};
   const std::string ns(kNamespace);
+  // What a daemon killed half way through leaves is found by this file
+  // (cleanup_orphans): written before the namespace exists, again once the
+  // network is up.
+  undo.add([this, id] { remove_files(id); });
+  CTRD_RETURN_IF_ERROR(os::ensure_dir(backend_.state + "/sandboxes/" + id, 0700));
   if (!host_network(config)) {
     const std::string netns_dir =
         backend_.config->netns_mounts_under_state_dir ? backend_.state + "/netns" : "/var/run/netns";
-    CTRD_ASSIGN_OR_RETURN(auto netns, os::NetNs::create(netns_dir + "/cni-" + random_hex(16)));
-    metadata.netns_path = netns.path();
+    metadata.netns_path = netns_dir + "/cni-" + random_hex(16);
+    CTRD_RETURN_IF_ERROR(write_pending(metadata));
+    CTRD_ASSIGN_OR_RETURN(auto netns, os::NetNs::create(metadata.netns_path));
     undo.add([netns] { (void)netns.remove(); });
-    CTRD_RETURN_IF_ERROR(setup_network(metadata));
     undo.add([this, metadata] { (void)teardown_network(metadata); });
+    CTRD_RETURN_IF_ERROR(setup_network(metadata));
+    CTRD_RETURN_IF_ERROR(write_pending(metadata));
   }
 
-  undo.add([this, id] { remove_files(id); });
   CTRD_ASSIGN_OR_RETURN(SandboxFiles files, write_files(id, config));
 
   SandboxSpecInput input;
@@ -364,6 +370,34 @@ void SandboxService::watch(const std::shared_ptr<runtime::Task>& task, const std
   });
 }
 
+errdefs::Status SandboxService::write_pending(const SandboxMetadata& metadata) {
+  CTRD_ASSIGN_OR_RETURN(std::string encoded, encode_metadata(metadata));
+  return write_file(backend_.state + "/sandboxes/" + metadata.id + "/metadata.json", encoded);
+}
+
+void SandboxService::cleanup_orphans() {
+  std::set<std::string> seen;
+  for (const std::string& parent : {backend_.state + "/sandboxes", backend_.root + "/sandboxes"}) {
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator(parent, ec)) {
+      const std::string id = entry.path().filename().string();
+      if (!seen.insert(id).second) continue;
+      if (auto known = store_->get(id); known.ok() && known->metadata.id == id) continue;
+      // A RunPodSandbox the daemon did not finish: its network, namespace and files go.
+      std::ifstream in(backend_.state + "/sandboxes/" + id + "/metadata.json");
+      std::stringstream text;
+      text << in.rdbuf();
+      if (auto metadata = decode_metadata(text.str()); metadata.ok()) {
+        if (auto down = teardown_network(*metadata); !down.ok())
+          log::warn("cri: cannot tear down an unfinished sandbox's network",
+                    {{"id", id}, {"error", down.message()}});
+      }
+      remove_files(id);
+      log::info("cri: removed what an unfinished RunPodSandbox left", {{"id", id}});
+    }
+  }
+}
+
 void SandboxService::recover(const std::vector<metadata::Container>& records) {
   const std::string ns(kNamespace);
   for (const auto& record : records) {
@@ -398,6 +432,7 @@ void SandboxService::recover(const std::vector<metadata::Container>& records) {
     if (!store_->add(std::move(sandbox)).ok()) continue;
     if (running) watch(running, record.id, exited);
   }
+  cleanup_orphans();
 }
 
 errdefs::Status SandboxService::stop(const std::string& id_or_prefix) {

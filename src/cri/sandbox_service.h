@@ -49,6 +49,10 @@ class SandboxService {
   errdefs::StatusOr<SandboxFiles> write_files(const std::string& id,
                                               const ::runtime::v1::PodSandboxConfig& config);
   void remove_files(const std::string& id);
+  // The sandbox's metadata under its state directory, before it has a record.
+  errdefs::Status write_pending(const SandboxMetadata& metadata);
+  // Removes what sandboxes without a record left (a daemon killed during RunPodSandbox).
+  void cleanup_orphans();
   errdefs::Status setup_network(SandboxMetadata& metadata);
   errdefs::Status teardown_network(const SandboxMetadata& metadata);
   errdefs::StatusOr<CriImage> sandbox_image();

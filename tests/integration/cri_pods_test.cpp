@@ -5,6 +5,7 @@
 #include <cri/runtime/v1/api.grpc.pb.h>
 #include <gtest/gtest.h>
 
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -492,6 +493,68 @@ TEST(CriPods, AContainerTheKernelKillsForMemoryExitsOOMKilled) {
   EXPECT_EQ(status.exit_code(), 137);
   EXPECT_EQ(status.reason(), "OOMKilled");
   ASSERT_TRUE(pods.remove_pod(pod_id).ok()) << d.log();
+}
+
+// A daemon killed while RunPodSandbox runs CNI: the next start tears the
+// half-made pod down — its address released, namespace unmounted, files gone.
+TEST(CriPods, ARunPodSandboxCutShortByKill9LeavesNothingAfterTheNextStart) {
+  BridgeGuard bridge;
+  TempDir work;
+  std::string config = pods_config(work.str(), "");
+  // Plugins from Debian's directory, plus one that stops in ADD until killed.
+  const std::string bin = work.sub("cni-bin");
+  std::filesystem::create_directories(bin);
+  for (const auto& plugin : std::filesystem::directory_iterator("/usr/lib/cni"))
+    std::filesystem::create_symlink(plugin.path(), bin + "/" + plugin.path().filename().string());
+  const std::string marker = work.sub("stuck-pid");
+  {
+    std::ofstream script(bin + "/stuck");
+    script << "#!/bin/sh\n"
+              "if [ \"$CNI_COMMAND\" = ADD ]; then echo $$ > "
+           << marker << ".tmp; mv " << marker << ".tmp " << marker
+           << "; exec sleep 120; fi\n"
+              "echo '{\"cniVersion\":\"0.4.0\"}'\n";
+  }
+  std::filesystem::permissions(bin + "/stuck", std::filesystem::perms(0755));
+  std::ofstream(work.sub("net.d/10-pods.conflist"))
+      << R"({"cniVersion":"0.4.0","name":"pods","plugins":[{"type":"bridge","bridge":")" << kBridge
+      << R"(","ipam":{"type":"host-local","dataDir":")" << work.str() << R"(/ipam","ranges":[[{"subnet":")"
+      << kSubnet << R"(0/24"}]]}},{"type":"stuck"}]})";
+  config.replace(config.find("/usr/lib/cni"), std::string("/usr/lib/cni").size(), bin);
+
+  Daemon d(DaemonOptions{.config = config});
+  std::thread run([&] {
+    Pods pods(d);
+    std::string id;
+    (void)pods.run(pod("cut", work.sub("logs")), &id);  // fails: the daemon dies under it
+  });
+  const auto deadline = in(std::chrono::seconds(30));
+  while (!std::filesystem::exists(marker) && std::chrono::system_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  ASSERT_TRUE(std::filesystem::exists(marker)) << d.log();
+  const pid_t stuck = std::stoi(read_file(marker));
+  d.kill9();
+  ::kill(stuck, SIGKILL);
+  run.join();
+  // The bridge plugin gave the pod an address and a namespace is mounted.
+  const std::string ipam = work.str() + "/ipam/pods";
+  auto allocations = [&] {
+    int n = 0;
+    std::error_code ec;
+    for (const auto& f : std::filesystem::directory_iterator(ipam, ec))
+      if (f.path().filename().string().starts_with(kSubnet)) ++n;
+    return n;
+  };
+  ASSERT_EQ(allocations(), 1);
+  EXPECT_EQ(mounts_under(d.dir()), 1);
+
+  d.start();
+  ASSERT_TRUE(d.wait_ready()) << d.log();
+  EXPECT_EQ(allocations(), 0) << d.log();
+  EXPECT_EQ(mounts_under(d.dir()), 0) << read_file("/proc/self/mountinfo");
+  EXPECT_TRUE(std::filesystem::is_empty(d.state() + "/io.containerd.grpc.v1.cri/netns"));
+  EXPECT_TRUE(std::filesystem::is_empty(d.state() + "/io.containerd.grpc.v1.cri/sandboxes"));
+  EXPECT_TRUE(Pods(d).pods().empty());
 }
 
 TEST(CriPods, AContainerNeedsAReadyPodAndAnImageItHas) {
