@@ -20,3 +20,6 @@ fi
 if [ -x "$BUILD/bench/bench_tasks" ]; then
   "$BUILD/bench/bench_tasks" --rounds "${TASK_ROUNDS:-3}"
 fi
+if [ -x "$BUILD/bench/bench_cri" ]; then
+  "$BUILD/bench/bench_cri" --rounds "${CRI_ROUNDS:-3}"
+fi

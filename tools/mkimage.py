@@ -89,12 +89,16 @@ def parse_arguments(argv):
                         help="tarball layout (default: oci)")
     parser.add_argument("--compression", choices=("gzip", "zstd", "none"), default=None,
                         help="layer compression (default: gzip for oci, none for docker)")
+    parser.add_argument("--cmd", action="append", default=None, metavar="ARG",
+                        help="the image's Cmd, one ARG per use (default: sh)")
     parser.add_argument("out", metavar="OUT", help="tarball to write")
     parser.add_argument("name", metavar="NAME", nargs="?", default=DEFAULT_NAME,
                         help=f"image name (default: {DEFAULT_NAME})")
     parser.add_argument("layer_dirs", metavar="LAYER_DIR", nargs="*", default=[],
                         help="directory whose contents become one layer, bottom first")
     args = parser.parse_args(argv)
+    if args.cmd is None:
+        args.cmd = ["sh"]
     if args.compression is None:
         args.compression = "gzip" if args.format == "oci" else "none"
     return args
@@ -334,12 +338,12 @@ def sha256_of(data):
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def image_config(layers):
+def image_config(layers, cmd):
     return to_json({
         "architecture": host_architecture(),
         "os": "linux",
         "created": CREATED,
-        "config": {"Env": [PATH_ENV], "Cmd": ["sh"]},
+        "config": {"Env": [PATH_ENV], "Cmd": cmd},
         "rootfs": {"type": "layers", "diff_ids": [layer.diff_id for layer in layers]},
         "history": [{"created": CREATED, "created_by": "mkimage.py: " + layer.description}
                     for layer in layers],
@@ -370,8 +374,8 @@ class OutputTar:
         self._archive.close()
 
 
-def write_oci_layout(path, full_name, layers, compression):
-    config = image_config(layers)
+def write_oci_layout(path, full_name, layers, compression, cmd):
+    config = image_config(layers, cmd)
     manifest = to_json({
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST_TYPE,
@@ -410,8 +414,8 @@ def write_oci_layout(path, full_name, layers, compression):
     out.close()
 
 
-def write_docker_layout(path, full_name, layers):
-    config = image_config(layers)
+def write_docker_layout(path, full_name, layers, cmd):
+    config = image_config(layers, cmd)
     config_member = sha256_of(config).split(":", 1)[1] + ".json"
     # Each layer's directory is named by its chain ID, unique per position in the stack.
     layer_ids = []
@@ -467,9 +471,9 @@ def build_image(args):
                   for i, (entries, description) in enumerate(layer_sources)]
         staged = os.path.join(work_dir, "image.tar")
         if args.format == "oci":
-            write_oci_layout(staged, full_name, layers, args.compression)
+            write_oci_layout(staged, full_name, layers, args.compression, args.cmd)
         else:
-            write_docker_layout(staged, full_name, layers)
+            write_docker_layout(staged, full_name, layers, args.cmd)
         os.replace(staged, args.out)
 
 

@@ -1,0 +1,252 @@
+// Pods through the CRI: ctrd against containerd's CRI plugin, side by side
+// (A B A B ...), each round on fresh roots with the same images (a pause image
+// made from ctrd-pause, busybox), the same CNI bridge plugins on a private
+// subnet without a gateway, the same shim and runc.
+//
+// pod start: RunPodSandbox, then CreateContainer and StartContainer of one
+//            container, --runs times one after the other: the median wall time.
+// pods:      --pods such pods running at once: the daemon's resident memory
+//            with them running, and its CPU time to start and then remove them.
+// Usage: bench_cri [--rounds N] [--runs N] [--pods N] [--only ctrd|containerd]
+#include <cri/runtime/v1/api.grpc.pb.h>
+#include <grpcpp/grpcpp.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "daemon.h"
+
+namespace ctrd {
+namespace {
+
+namespace fs = std::filesystem;
+namespace cri = ::runtime::v1;
+using Clock = std::chrono::steady_clock;
+
+constexpr const char* kBridge = "ctrdbench0";
+const std::string kPauseImage = "docker.io/library/pause:bench";
+const std::string kBusybox = "docker.io/library/busybox:latest";
+
+struct Sample {
+  double pod_start_ms = 0;
+  double rss_mib = 0;
+  double cpu_s = 0;
+};
+
+std::string cri_config(const fs::path& work) {
+  return "[plugins.\"io.containerd.grpc.v1.cri\"]\n"
+         "sandbox_image = \"" +
+         kPauseImage +
+         "\"\n"
+         "restrict_oom_score_adj = true\n"
+         "netns_mounts_under_state_dir = true\n"
+         "[plugins.\"io.containerd.grpc.v1.cri\".cni]\n"
+         "bin_dir = \"/usr/lib/cni\"\n"
+         "conf_dir = \"" +
+         (work / "net.d").string() + "\"\n";
+}
+
+class Client {
+ public:
+  explicit Client(const bench::Daemon& d)
+      : runtime_(cri::RuntimeService::NewStub(
+            grpc::CreateChannel(d.address(), grpc::InsecureChannelCredentials()))) {}
+
+  // A pod with one running container; its id, or nothing on failure.
+  std::optional<std::string> start_pod(int n) {
+    cri::PodSandboxConfig pod;
+    pod.mutable_metadata()->set_name("bench-" + std::to_string(n));
+    pod.mutable_metadata()->set_namespace_("bench");
+    pod.mutable_metadata()->set_uid("uid-" + std::to_string(n));
+    cri::RunPodSandboxRequest run;
+    *run.mutable_config() = pod;
+    cri::RunPodSandboxResponse ran;
+    if (!call(&cri::RuntimeService::Stub::RunPodSandbox, run, &ran)) return std::nullopt;
+    cri::CreateContainerRequest create;
+    create.set_pod_sandbox_id(ran.pod_sandbox_id());
+    create.mutable_config()->mutable_metadata()->set_name("sleeper");
+    create.mutable_config()->mutable_image()->set_image(kBusybox);
+    create.mutable_config()->add_command("sleep");
+    create.mutable_config()->add_command("1000");
+    *create.mutable_sandbox_config() = pod;
+    cri::CreateContainerResponse created;
+    if (!call(&cri::RuntimeService::Stub::CreateContainer, create, &created)) return std::nullopt;
+    cri::StartContainerRequest start;
+    start.set_container_id(created.container_id());
+    cri::StartContainerResponse started;
+    if (!call(&cri::RuntimeService::Stub::StartContainer, start, &started)) return std::nullopt;
+    return ran.pod_sandbox_id();
+  }
+
+  bool remove_pod(const std::string& id) {
+    cri::StopPodSandboxRequest stop;
+    stop.set_pod_sandbox_id(id);
+    cri::StopPodSandboxResponse stopped;
+    cri::RemovePodSandboxRequest remove;
+    remove.set_pod_sandbox_id(id);
+    cri::RemovePodSandboxResponse removed;
+    return call(&cri::RuntimeService::Stub::StopPodSandbox, stop, &stopped) &&
+           call(&cri::RuntimeService::Stub::RemovePodSandbox, remove, &removed);
+  }
+
+ private:
+  template <typename Method, typename Request, typename Response>
+  bool call(Method method, const Request& req, Response* resp) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+    grpc::Status s = ((*runtime_).*method)(&ctx, req, resp);
+    if (!s.ok()) std::cerr << "cri call failed: " << s.error_message() << "\n";
+    return s.ok();
+  }
+  std::unique_ptr<cri::RuntimeService::Stub> runtime_;
+};
+
+int ctr(bench::Daemon& d, std::vector<std::string> args) {
+  std::vector<std::string> argv{"ctr", "-a", d.socket_path(), "-n", "k8s.io"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return bench::run_command(argv, "/dev/null");
+}
+
+std::optional<Sample> measure(bench::Daemon& d, const std::vector<fs::path>& images, int runs, int pods,
+                              std::string* error) {
+  for (const auto& image : images) {
+    if (ctr(d, {"images", "import", image.string()}) != 0) {
+      *error = "import of " + image.string() + " failed";
+      return std::nullopt;
+    }
+  }
+  Client client(d);
+  Sample s;
+  std::vector<double> times;
+  for (int i = 0; i < runs; ++i) {
+    const auto start = Clock::now();
+    auto id = client.start_pod(i);
+    if (!id) {
+      *error = "pod start failed";
+      return std::nullopt;
+    }
+    times.push_back(std::chrono::duration<double, std::milli>(Clock::now() - start).count());
+    if (!client.remove_pod(*id)) {
+      *error = "pod removal failed";
+      return std::nullopt;
+    }
+  }
+  s.pod_start_ms = bench::median(times);
+
+  auto before = bench::cpu_seconds(d.pid());
+  std::vector<std::string> running;
+  for (int i = 0; i < pods; ++i) {
+    auto id = client.start_pod(runs + i);
+    if (!id) break;
+    running.push_back(*id);
+  }
+  s.rss_mib = bench::rss_mib(d.pid());
+  bool removed = true;
+  for (const auto& id : running) removed = client.remove_pod(id) && removed;
+  auto after = bench::cpu_seconds(d.pid());
+  if (static_cast<int>(running.size()) != pods || !removed || !before || !after) {
+    *error = "started " + std::to_string(running.size()) + " of " + std::to_string(pods) + " pods";
+    return std::nullopt;
+  }
+  s.cpu_s = after->total() - before->total();
+  return s;
+}
+
+}  // namespace
+}  // namespace ctrd
+
+int main(int argc, char** argv) {
+  using namespace ctrd;
+  int rounds = 3, runs = 10, pods = 30;
+  std::string only;
+  std::string ctrd = CTRD_BINARY_PATH;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string k = argv[i], v = argv[i + 1];
+    if (k == "--rounds") {
+      rounds = std::stoi(v);
+    } else if (k == "--runs") {
+      runs = std::stoi(v);
+    } else if (k == "--pods") {
+      pods = std::stoi(v);
+    } else if (k == "--only") {
+      only = v;
+    } else if (k == "--ctrd") {
+      ctrd = v;
+    } else {
+      std::cerr << "unknown option " << k << "\n";
+      return 2;
+    }
+  }
+  bench::stop_current_daemon_on_signals();
+  const fs::path work = fs::temp_directory_path() / "ctrd-bench-cri";
+  fs::create_directories(work / "net.d");
+  fs::create_directories(work / "pause");
+  std::ofstream(work / "net.d" / "10-bench.conflist")
+      << R"({"cniVersion":"0.4.0","name":"bench","plugins":[{"type":"bridge","bridge":")" << kBridge
+      << R"(","ipam":{"type":"host-local","dataDir":")" << (work / "ipam").string()
+      << R"(","ranges":[[{"subnet":"10.236.0.0/22"}]]}}]})";
+  fs::copy_file(CTRD_PAUSE_PATH, work / "pause" / "pause", fs::copy_options::overwrite_existing);
+  const std::vector<fs::path> images{work / "pause.tar", work / "busybox.tar"};
+  if (bench::run_command({"python3", CTRD_MKIMAGE_PATH, "--cmd", "/pause", images[0].string(), kPauseImage,
+                          (work / "pause").string()},
+                         "/dev/stderr") != 0 ||
+      bench::run_command({"python3", CTRD_MKIMAGE_PATH, "--busybox", images[1].string()}, "/dev/stderr") !=
+          0) {
+    std::cerr << "mkimage failed\n";
+    return 1;
+  }
+
+  std::vector<bench::Target> targets;
+  // Both read the CRI settings from the config file (containerd_argv: --config, nothing else).
+  if (only.empty() || only == "ctrd")
+    targets.push_back({"ctrd", bench::containerd_argv, ctrd, cri_config(work)});
+  if (only.empty() || only == "containerd")
+    targets.push_back({"containerd", bench::containerd_argv, "/usr/bin/containerd", cri_config(work)});
+  std::vector<std::vector<double>> start_ms(targets.size()), rss(targets.size()), cpu(targets.size());
+  int status = 0;
+  for (int r = 0; r < rounds && status == 0; ++r) {
+    for (size_t t = 0; t < targets.size(); ++t) {
+      bench::Daemon d(targets[t]);
+      bench::CurrentDaemon current(d);
+      if (!d.error().empty() || !d.wait_ready()) {
+        std::cerr << targets[t].name << ": " << d.error() << "\n";
+        status = 1;
+        break;
+      }
+      std::string error;
+      auto s = measure(d, images, runs, pods, &error);
+      if (!s) {
+        std::cerr << targets[t].name << ": " << error << "\n";
+        status = 1;
+        break;
+      }
+      std::fprintf(stderr, "round %d %-11s pod start %6.1f ms, %d pods: RSS %5.1f MiB, daemon CPU %5.2f s\n",
+                   r + 1, targets[t].name.c_str(), s->pod_start_ms, pods, s->rss_mib, s->cpu_s);
+      start_ms[t].push_back(s->pod_start_ms);
+      rss[t].push_back(s->rss_mib);
+      cpu[t].push_back(s->cpu_s);
+    }
+  }
+  if (status == 0) {
+    std::printf("%-12s %16s %14s %22s   (medians of %d rounds, A B A B; %d pods)\n", "daemon",
+                "pod start (ms)", "RSS (MiB)", "daemon CPU start+rm (s)", rounds, pods);
+    for (size_t t = 0; t < targets.size(); ++t)
+      std::printf("%-12s %16.1f %14.1f %22.2f\n", targets[t].name.c_str(), bench::median(start_ms[t]),
+                  bench::median(rss[t]), bench::median(cpu[t]));
+    for (size_t t = 1; t < targets.size(); ++t)
+      std::printf("ctrd / %-10s pod start %.3f  RSS %.3f  CPU %.3f\n", targets[t].name.c_str(),
+                  bench::median(start_ms[0]) / bench::median(start_ms[t]),
+                  bench::median(rss[0]) / bench::median(rss[t]),
+                  bench::median(cpu[0]) / bench::median(cpu[t]));
+  }
+  bench::run_command({"ip", "link", "del", kBridge}, "/dev/null");
+  std::error_code ec;
+  fs::remove_all(work, ec);
+  return status;
+}
