@@ -108,7 +108,7 @@ errdefs::StatusOr<std::string> ImagePuller::pull(const std::string& ref, const P
       resolver, reference.string(), *store,
       {.platform = platform_,
        .max_concurrent_downloads = static_cast<size_t>(std::max(max_concurrent_downloads_, 1))});
-  if (!target.ok()) return target.status().with_context("pull " + reference.string());
+  if (!target.ok()) return target.status();  // says "pull <ref>" already
   auto unpacked = unpack::unpack(
       {.db = db_, .ns = ns, .snapshotter = snapshotter_, .applier = applier_, .lease = lease_id}, *target,
       platform_);

@@ -216,6 +216,91 @@ TEST(Cri, PullImageFetchesThroughAHostsTomlMirrorUnpacksAndRecordsTheImage) {
       << failed.error_message();
 }
 
+grpc::Status pull_image(cri::ImageService::Stub& images, const std::string& ref,
+                        const cri::AuthConfig& auth = {}) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(120));
+  cri::PullImageRequest req;
+  req.mutable_image()->set_image(ref);
+  *req.mutable_auth() = auth;
+  cri::PullImageResponse resp;
+  return images.PullImage(&ctx, req, &resp);
+}
+
+// A registry behind TLS from a CA the test makes and htpasswd Basic auth,
+// configured both ways a node may have it: a hosts.toml with the CA and the
+// kubelet's credentials in the request, or the older registry.configs with
+// both in the daemon's config.
+TEST(Cri, PullImageFromATlsRegistryWithBasicAuth) {
+  TempDir work;
+  const TestCa ca = make_test_ca(work.path() / "ca");
+  Registry registry(
+      work.path() / "registry",
+      RegistryOptions{
+          .tls_cert = ca.server_cert, .tls_key = ca.server_key, .username = "puller", .password = "s3cret"});
+  auto pushed = registry.push(busybox_tar(work.path()), "team/busybox:1");
+  ASSERT_EQ(pushed.exit_code, 0) << pushed.all();
+  const std::string ref = registry.host() + "/team/busybox:1";
+  cri::AuthConfig good;
+  good.set_username("puller");
+  good.set_password("s3cret");
+
+  {
+    const auto dir = work.path() / "certs.d" / registry.host();
+    std::filesystem::create_directories(dir);
+    std::ofstream(dir / "hosts.toml") << "server = \"https://" << registry.host() << "\"\n"
+                                      << "[host.\"https://" << registry.host() << "\"]\n"
+                                      << "  ca = \"" << ca.ca_cert.string() << "\"\n";
+    // Another name for the same registry, without the CA.
+    const std::string unverified_host = "unverified.test:" + std::to_string(registry.port());
+    std::filesystem::create_directories(work.path() / "certs.d" / unverified_host);
+    std::ofstream(work.path() / "certs.d" / unverified_host / "hosts.toml")
+        << "server = \"https://" << registry.host() << "\"\n";
+    Daemon d(DaemonOptions{
+        .config = "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".registry]\nconfig_path = \"" +
+                  (work.path() / "certs.d").string() + "\"\n"});
+    auto images = cri::ImageService::NewStub(d.channel());
+
+    auto anonymous = pull_image(*images, ref);
+    EXPECT_FALSE(anonymous.ok());
+    EXPECT_NE(anonymous.error_message().find("requires Basic authentication"), std::string::npos)
+        << anonymous.error_message();
+    cri::AuthConfig wrong = good;
+    wrong.set_password("wrong");
+    EXPECT_FALSE(pull_image(*images, ref, wrong).ok());
+    EXPECT_EQ(d.ctr({"images", "ls", "-q"}, "k8s.io").out, "");
+
+    // Without the CA, the TLS check refuses it.
+    auto refused = pull_image(*images, unverified_host + "/team/busybox:1", good);
+    EXPECT_FALSE(refused.ok());
+    EXPECT_NE(refused.error_message().find("certificate"), std::string::npos) << refused.error_message();
+
+    auto pulled = pull_image(*images, ref, good);
+    ASSERT_TRUE(pulled.ok()) << pulled.error_message() << d.log();
+    EXPECT_NE(d.ctr({"images", "ls", "-q"}, "k8s.io").out.find(ref), std::string::npos);
+
+    // The `auth` form: base64 of "user:password".
+    ASSERT_EQ(d.ctr({"images", "rm", ref}, "k8s.io").exit_code, 0);
+    cri::AuthConfig encoded;
+    encoded.set_auth("cHVsbGVyOnMzY3JldA==");
+    auto pulled_again = pull_image(*images, ref, encoded);
+    EXPECT_TRUE(pulled_again.ok()) << pulled_again.error_message();
+  }
+  {
+    // A loopback registry is plain HTTP by default: the mirror says https.
+    const std::string section = "[plugins.\"io.containerd.grpc.v1.cri\".registry.";
+    Daemon d(DaemonOptions{
+        .config = "version = 2\n" + section + "mirrors.\"" + registry.host() + "\"]\nendpoint = [\"https://" +
+                  registry.host() + "\"]\n" + section + "configs.\"" + registry.host() +
+                  "\".auth]\nusername = \"puller\"\npassword = \"s3cret\"\n" + section + "configs.\"" +
+                  registry.host() + "\".tls]\nca_file = \"" + ca.ca_cert.string() + "\"\n"});
+    auto images = cri::ImageService::NewStub(d.channel());
+    auto pulled = pull_image(*images, ref);
+    ASSERT_TRUE(pulled.ok()) << pulled.error_message() << d.log();
+    EXPECT_NE(d.ctr({"snapshots", "ls"}, "k8s.io").out.find("Committed"), std::string::npos);
+  }
+}
+
 TEST(Cri, ConfigDefaultPrintsContainerdsCriSection) {
   auto printed = run({ctrd_binary(), "config", "default"});
   ASSERT_EQ(printed.exit_code, 0) << printed.all();

@@ -291,12 +291,27 @@ std::filesystem::path busybox_tar(const std::filesystem::path& dir, const std::s
                  {"--busybox", "--format", format, "--compression", compression});
 }
 
-Registry::Registry(const std::filesystem::path& dir) : dir_(dir) {
+Registry::Registry(const std::filesystem::path& dir, RegistryOptions options)
+    : dir_(dir), options_(std::move(options)) {
   port_ = free_port();
   std::filesystem::create_directories(dir_ / "storage");
-  std::ofstream(dir_ / "registry.yml") << "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n"
-                                       << "    rootdirectory: " << (dir_ / "storage").string()
-                                       << "\nhttp:\n  addr: 127.0.0.1:" << port_ << "\n";
+  std::ofstream config(dir_ / "registry.yml");
+  config << "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n"
+         << "    rootdirectory: " << (dir_ / "storage").string() << "\nhttp:\n  addr: 127.0.0.1:" << port_
+         << "\n";
+  if (!options_.tls_cert.empty())
+    config << "  tls:\n    certificate: " << options_.tls_cert.string()
+           << "\n    key: " << options_.tls_key.string() << "\n";
+  if (!options_.username.empty()) {
+    // docker-registry reads bcrypt hashes only; python3's crypt makes them ($2b$).
+    auto hashed = run({"/usr/bin/python3", "-W", "ignore", "-c",
+                       "import crypt, sys; print(sys.argv[1] + ':' + crypt.crypt(sys.argv[2], "
+                       "crypt.mksalt(crypt.METHOD_BLOWFISH)))",
+                       options_.username, options_.password});
+    std::ofstream(dir_ / "htpasswd") << hashed.out;
+    config << "auth:\n  htpasswd:\n    realm: ctrd-test\n    path: " << (dir_ / "htpasswd").string() << "\n";
+  }
+  config.close();
   process_ = std::make_unique<Process>(
       std::vector<std::string>{"/usr/bin/docker-registry", "serve", (dir_ / "registry.yml").string()},
       (dir_ / "registry.log").string());
@@ -305,8 +320,12 @@ Registry::Registry(const std::filesystem::path& dir) : dir_(dir) {
 RunResult Registry::push(const std::filesystem::path& oci_tar, const std::string& repo) {
   RunResult r;
   for (int attempt = 0; attempt < 50; ++attempt) {
-    r = run({"/usr/bin/skopeo", "--insecure-policy", "copy", "--dest-tls-verify=false",
-             "oci-archive:" + oci_tar.string(), "docker://" + host() + "/" + repo});
+    std::vector<std::string> argv{"/usr/bin/skopeo", "--insecure-policy", "copy", "--dest-tls-verify=false"};
+    if (!options_.username.empty())
+      argv.push_back("--dest-creds=" + options_.username + ":" + options_.password);
+    argv.push_back("oci-archive:" + oci_tar.string());
+    argv.push_back("docker://" + host() + "/" + repo);
+    r = run(argv);
     if (r.exit_code == 0 || r.all().find("connection refused") == std::string::npos) break;
     wait_for_listener();
   }
@@ -326,6 +345,26 @@ void Registry::wait_for_listener() {
     if (ok) return;
     ::usleep(1000);
   }
+}
+
+TestCa make_test_ca(const std::filesystem::path& dir) {
+  std::filesystem::create_directories(dir);
+  const TestCa ca{dir / "ca.crt", dir / "server.crt", dir / "server.key"};
+  const std::string key = (dir / "ca.key").string(), csr = (dir / "server.csr").string();
+  std::ofstream(dir / "san.cnf") << "subjectAltName = IP:127.0.0.1\n";
+  const std::vector<std::vector<std::string>> steps{
+      {"/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+       "/CN=ctrd test CA", "-keyout", key, "-out", ca.ca_cert.string()},
+      {"/usr/bin/openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout",
+       ca.server_key.string(), "-out", csr},
+      {"/usr/bin/openssl", "x509", "-req", "-in", csr, "-CA", ca.ca_cert.string(), "-CAkey", key,
+       "-CAcreateserial", "-days", "2", "-extfile", (dir / "san.cnf").string(), "-out",
+       ca.server_cert.string()}};
+  for (const auto& step : steps) {
+    auto r = run(step);
+    if (r.exit_code != 0) ADD_FAILURE() << "openssl failed: " << r.all();
+  }
+  return ca;
 }
 
 }  // namespace ctrd::testing

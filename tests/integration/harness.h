@@ -119,22 +119,39 @@ std::string ctr_binary();
 // A gRPC context carrying a namespace (and lease, when given).
 std::unique_ptr<grpc::ClientContext> context_for(const std::string& ns, const std::string& lease = "");
 
+// How a test registry is reached: plain HTTP by default; TLS with a
+// certificate, and htpasswd Basic auth with one user.
+struct RegistryOptions {
+  std::filesystem::path tls_cert;  // empty: plain HTTP
+  std::filesystem::path tls_key;
+  std::string username;  // empty: no auth
+  std::string password;
+};
+
 // Debian's docker-registry on a free loopback port, serving from `dir`;
 // stopped with the object.
 class Registry {
  public:
-  explicit Registry(const std::filesystem::path& dir);
+  explicit Registry(const std::filesystem::path& dir, RegistryOptions options = {});
   int port() const { return port_; }
   std::string host() const { return "127.0.0.1:" + std::to_string(port_); }
-  // Pushes an OCI archive with skopeo, retrying (bounded) while the registry
-  // is still starting.
+  // Pushes an OCI archive with skopeo (with the registry's credentials),
+  // retrying (bounded) while the registry is still starting.
   RunResult push(const std::filesystem::path& oci_tar, const std::string& repo);
 
  private:
   void wait_for_listener();
   std::filesystem::path dir_;
+  RegistryOptions options_;
   int port_ = 0;
   std::unique_ptr<Process> process_;
 };
+
+// A certificate authority made with openssl under `dir`, and a server
+// certificate it signed for 127.0.0.1: ca.crt, server.crt, server.key.
+struct TestCa {
+  std::filesystem::path ca_cert, server_cert, server_key;
+};
+TestCa make_test_ca(const std::filesystem::path& dir);
 
 }  // namespace ctrd::testing
