@@ -307,7 +307,8 @@ errdefs::StatusOr<std::shared_ptr<ContainerService::Io>> ContainerService::attac
   if (!container.metadata.config.tty()) streams.emplace_back(LogStream::kStderr, io->dir + "/stderr");
   for (const auto& [stream, path] : streams) {
     CTRD_ASSIGN_OR_RETURN(os::UniqueFd fd, make_fifo(path));
-    CTRD_ASSIGN_OR_RETURN(auto writer, StreamLogWriter::start(std::move(fd), stream, io->log, log_options));
+    CTRD_ASSIGN_OR_RETURN(auto writer,
+                          StreamLogWriter::start(log_loop_, std::move(fd), stream, io->log, log_options));
     io->writers.push_back(std::move(writer));
     (stream == LogStream::kStdout ? task_io->stdout : task_io->stderr) = path;
   }

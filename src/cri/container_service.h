@@ -18,6 +18,7 @@
 
 #include "cri/backend.h"
 #include "cri/container_store.h"
+#include "cri/log_writer.h"
 #include "cri/sandbox_service.h"
 #include "cri/stats.h"
 #include "errdefs/errdefs.h"
@@ -93,6 +94,8 @@ class ContainerService : public std::enable_shared_from_this<ContainerService> {
 
   const Backend backend_;
   SandboxService& sandboxes_;
+  // Reads every container's output into its log (one thread for all).
+  const std::shared_ptr<LogLoop> log_loop_ = std::make_shared<LogLoop>();
   std::shared_ptr<ContainerStore> store_;
   NameIndex names_;
   std::mutex io_mu_;

@@ -1,10 +1,11 @@
 #include "cri/log_writer.h"
 
 #include <fcntl.h>
-#include <poll.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -100,31 +101,159 @@ errdefs::Status ContainerLogFile::reopen() {
   return errdefs::Status::Ok();
 }
 
+// ---- LogLoop ----
+
+LogLoop::~LogLoop() { stop(); }
+
+errdefs::Status LogLoop::add(StreamLogWriter* writer) {
+  std::lock_guard lock(mutex_);
+  if (stopping_) return errdefs::Unavailable("log streams: the loop has stopped");
+  if (!started_) {
+    epoll_ = os::UniqueFd(::epoll_create1(EPOLL_CLOEXEC));
+    if (!epoll_.valid()) return errdefs::FromErrno(errno, "epoll for log streams");
+    wake_ = os::UniqueFd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    if (!wake_.valid()) return errdefs::FromErrno(errno, "eventfd for log streams");
+    epoll_event wake{.events = EPOLLIN, .data = {.ptr = nullptr}};
+    if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, wake_.get(), &wake) != 0)
+      return errdefs::FromErrno(errno, "epoll_ctl for log streams");
+    try {
+      thread_ = std::thread([this] { run(); });
+    } catch (const std::system_error& e) {
+      return errdefs::ResourceExhausted(std::string("start the log stream thread: ") + e.what());
+    }
+    started_ = running_ = true;
+  }
+  epoll_event ev{.events = EPOLLIN, .data = {.ptr = writer}};
+  if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, writer->stream_.get(), &ev) != 0)
+    return errdefs::FromErrno(errno, "epoll_ctl ADD log stream");
+  return errdefs::Status::Ok();
+}
+
+void LogLoop::finish(StreamLogWriter* writer) {
+  bool queued = false;
+  {
+    std::lock_guard lock(mutex_);
+    if (running_) {
+      to_finish_.push_back(writer);
+      const uint64_t one = 1;
+      [[maybe_unused]] const ssize_t ignored = ::write(wake_.get(), &one, sizeof(one));
+      queued = true;
+    }
+  }
+  if (queued) {
+    std::unique_lock lock(writer->mutex_);
+    writer->ended_cv_.wait(lock, [writer] { return writer->finished_; });
+    return;
+  }
+  // No thread reads any more: the stream is this caller's alone.
+  std::vector<char> buffer(kReadChunk);
+  if (!writer->ended_unlocked_) {
+    writer->drain(buffer);
+    writer->end();
+  }
+}
+
+void LogLoop::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) return;
+    stopping_ = true;
+    if (!started_) return;
+    const uint64_t one = 1;
+    [[maybe_unused]] const ssize_t ignored = ::write(wake_.get(), &one, sizeof(one));
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+void LogLoop::run() {
+  std::vector<char> buffer(kReadChunk);
+  epoll_event events[64];
+  while (true) {
+    const int n = ::epoll_wait(epoll_.get(), events, 64, -1);
+    if (n < 0 && errno != EINTR) {
+      log::error("epoll_wait on container log streams", {{"error", std::strerror(errno)}});
+      break;
+    }
+    // Streams first: a writer whose finish() is queued stays alive until the
+    // request is answered below, so no event here names a freed writer.
+    for (int i = 0; i < n; ++i) {
+      auto* writer = static_cast<StreamLogWriter*>(events[i].data.ptr);
+      if (writer == nullptr) {
+        uint64_t count;
+        [[maybe_unused]] const ssize_t ignored = ::read(wake_.get(), &count, sizeof(count));
+        continue;
+      }
+      if (writer->ended_unlocked_) continue;
+      size_t bytes_read = 0;
+      if (!writer->read_some(buffer, bytes_read)) {
+        (void)::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, writer->stream_.get(), nullptr);
+        writer->end();
+      }
+    }
+    std::vector<StreamLogWriter*> requests;
+    bool stopping;
+    {
+      std::lock_guard lock(mutex_);
+      requests.swap(to_finish_);
+      stopping = stopping_;
+      // From here on finish() does the work on its caller's thread.
+      if (stopping) running_ = false;
+    }
+    finish_requests(requests, buffer);
+    if (stopping) return;
+  }
+  std::vector<StreamLogWriter*> requests;
+  {
+    std::lock_guard lock(mutex_);
+    requests.swap(to_finish_);
+    running_ = false;
+  }
+  finish_requests(requests, buffer);
+}
+
+void LogLoop::finish_requests(const std::vector<StreamLogWriter*>& requests, std::span<char> buffer) {
+  for (StreamLogWriter* writer : requests) {
+    if (!writer->ended_unlocked_) {
+      (void)::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, writer->stream_.get(), nullptr);
+      writer->drain(buffer);
+      writer->end();
+    }
+    {
+      std::lock_guard lock(writer->mutex_);
+      writer->finished_ = true;
+    }
+    writer->ended_cv_.notify_all();
+  }
+}
+
 // ---- StreamLogWriter ----
 
-StreamLogWriter::StreamLogWriter(os::UniqueFd stream, os::UniqueFd wake, LogStream name,
+StreamLogWriter::StreamLogWriter(std::shared_ptr<LogLoop> loop, os::UniqueFd stream, LogStream name,
                                  std::shared_ptr<ContainerLogFile> file, StreamLogOptions options)
-    : stream_(std::move(stream)),
-      wake_(std::move(wake)),
+    : loop_(std::move(loop)),
+      stream_(std::move(stream)),
       name_(name),
       file_(std::move(file)),
       options_(std::move(options)) {
   if (!options_.clock) options_.clock = [] { return std::chrono::system_clock::now(); };
+  line_buffer_.reserve(256);
 }
 
 errdefs::StatusOr<std::unique_ptr<StreamLogWriter>> StreamLogWriter::start(
-    os::UniqueFd stream, LogStream name, std::shared_ptr<ContainerLogFile> file, StreamLogOptions options) {
+    std::shared_ptr<LogLoop> loop, os::UniqueFd stream, LogStream name,
+    std::shared_ptr<ContainerLogFile> file, StreamLogOptions options) {
+  if (loop == nullptr) return errdefs::InvalidArgument("log stream: no loop");
   if (!stream.valid()) return errdefs::InvalidArgument("log stream: no file descriptor");
   if (file == nullptr) return errdefs::InvalidArgument("log stream: no log file");
-  os::UniqueFd wake(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-  if (!wake.valid()) return errdefs::FromErrno(errno, "eventfd for log stream");
-
+  const int flags = ::fcntl(stream.get(), F_GETFL);
+  if (flags < 0 || ::fcntl(stream.get(), F_SETFL, flags | O_NONBLOCK) != 0)
+    return errdefs::FromErrno(errno, "log stream: set O_NONBLOCK");
   std::unique_ptr<StreamLogWriter> writer(
-      new StreamLogWriter(std::move(stream), std::move(wake), name, std::move(file), std::move(options)));
-  try {
-    writer->thread_ = std::thread([w = writer.get()] { w->run(); });
-  } catch (const std::system_error& e) {
-    return errdefs::ResourceExhausted(std::string("start log stream thread: ") + e.what());
+      new StreamLogWriter(loop, std::move(stream), name, std::move(file), std::move(options)));
+  if (auto added = loop->add(writer.get()); !added.ok()) {
+    // Never read: nothing to drain, and the loop does not know it.
+    std::call_once(writer->stop_once_, [] {});
+    return added;
   }
   return writer;
 }
@@ -137,47 +266,23 @@ bool StreamLogWriter::wait_for_end(std::chrono::milliseconds timeout) {
 }
 
 void StreamLogWriter::stop() {
-  std::call_once(stop_once_, [this] {
-    const uint64_t one = 1;
-    // The eventfd counter cannot overflow from a single increment, so this
-    // write succeeds; the thread may also have ended on its own already.
-    [[maybe_unused]] const ssize_t ignored = ::write(wake_.get(), &one, sizeof(one));
-    if (thread_.joinable()) thread_.join();
-  });
+  std::call_once(stop_once_, [this] { loop_->finish(this); });
 }
 
-void StreamLogWriter::run() {
-  line_buffer_.reserve(256);
-  bool stopping = false;
-  while (!stopping) {
-    pollfd fds[2] = {{stream_.get(), POLLIN, 0}, {wake_.get(), POLLIN, 0}};
-    if (::poll(fds, 2, -1) < 0) {
-      if (errno == EINTR) continue;
-      log::error("poll container log stream", {{"stream", std::string(log_stream_name(name_))},
-                                               {"path", file_->path()},
-                                               {"error", std::strerror(errno)}});
-      break;
-    }
-    if (fds[1].revents != 0) {
-      // Stop: take what the stream already holds, without waiting for more.
-      size_t drained = 0;
-      while (drained < kMaxDrainOnStop) {
-        pollfd readable = {stream_.get(), POLLIN, 0};
-        if (::poll(&readable, 1, 0) <= 0 || readable.revents == 0) break;
-        size_t bytes_read = 0;
-        if (!read_some(bytes_read) || bytes_read == 0) break;
-        drained += bytes_read;
-      }
-      stopping = true;
-    } else if (fds[0].revents != 0) {
-      // POLLHUP/POLLERR too: read reports the end or the error.
-      size_t bytes_read = 0;
-      stopping = !read_some(bytes_read);
-    }
+void StreamLogWriter::drain(std::span<char> buffer) {
+  size_t drained = 0;
+  while (drained < kMaxDrainOnStop) {
+    size_t bytes_read = 0;
+    if (!read_some(buffer, bytes_read) || bytes_read == 0) break;
+    drained += bytes_read;
   }
+}
+
+void StreamLogWriter::end() {
   // The stream ended with an unfinished line: containerd writes it tagged P.
   if (!pending_.empty()) write_content(pending_, kTagPartial);
-  pending_.clear();
+  std::string().swap(pending_);
+  ended_unlocked_ = true;
   {
     std::lock_guard lock(mutex_);
     ended_ = true;
@@ -185,15 +290,12 @@ void StreamLogWriter::run() {
   ended_cv_.notify_all();
 }
 
-bool StreamLogWriter::read_some(size_t& bytes_read) {
+bool StreamLogWriter::read_some(std::span<char> buffer, size_t& bytes_read) {
   bytes_read = 0;
-  const size_t old_size = pending_.size();
-  pending_.resize(old_size + kReadChunk);
   ssize_t n;
   do {
-    n = ::read(stream_.get(), pending_.data() + old_size, kReadChunk);
+    n = ::read(stream_.get(), buffer.data(), buffer.size());
   } while (n < 0 && errno == EINTR);
-  pending_.resize(old_size + static_cast<size_t>(n > 0 ? n : 0));
   if (n == 0) return false;
   if (n < 0) {
     if (errno == EAGAIN || errno == EWOULDBLOCK) return true;
@@ -204,7 +306,10 @@ bool StreamLogWriter::read_some(size_t& bytes_read) {
     return false;
   }
   bytes_read = static_cast<size_t>(n);
+  pending_.append(buffer.data(), bytes_read);
   write_complete_lines();
+  // Only an unfinished line stays: an idle stream keeps no read-sized buffer.
+  if (pending_.capacity() > 4096 && pending_.size() <= 4096) pending_.shrink_to_fit();
   return true;
 }
 

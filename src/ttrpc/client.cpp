@@ -170,12 +170,7 @@ class Client::Impl {
   // one busy connection cannot starve the others. False once the connection
   // is finished and should leave the loop.
   bool on_readable() {
-    constexpr size_t kReadSize = size_t{64} << 10;
-    char* buf = decoder_.prepare(kReadSize);
-    ssize_t n = 0;
-    do {
-      n = ::recv(fd_.get(), buf, kReadSize, MSG_DONTWAIT);
-    } while (n < 0 && errno == EINTR);
+    const ssize_t n = decoder_.receive(fd_.get());
     if (n == 0) {
       finish(closing_ ? "client closed" : "connection closed by peer");
       return false;
@@ -185,7 +180,6 @@ class Client::Impl {
       finish(closing_ ? "client closed" : "read: " + errno_text(errno));
       return false;
     }
-    decoder_.commit(static_cast<size_t>(n));
     while (true) {
       auto frame = decoder_.next();
       if (!frame.ok()) {

@@ -23,7 +23,6 @@
 namespace ctrd::ttrpc {
 namespace {
 
-constexpr size_t kReadSize = size_t{64} << 10;
 // A peer that sends requests but never reads the answers is cut off here
 // rather than growing the daemon without bound.
 constexpr size_t kMaxPendingOutput = size_t{64} << 20;
@@ -338,10 +337,9 @@ class Server::Impl {
 
   void read_from(const std::shared_ptr<Connection>& conn) {
     FrameDecoder& decoder = conn->decoder();
-    char* buf = decoder.prepare(kReadSize);
-    const ssize_t n = ::recv(conn->fd(), buf, kReadSize, MSG_DONTWAIT);
+    const ssize_t n = decoder.receive(conn->fd());
     if (n < 0) {
-      if (errno == EAGAIN || errno == EINTR) return;
+      if (errno == EAGAIN) return;
       close_connection(conn, "read: " + errno_text(errno), false);
       return;
     }
@@ -349,7 +347,6 @@ class Server::Impl {
       close_connection(conn, "", false);
       return;
     }
-    decoder.commit(static_cast<size_t>(n));
     while (true) {
       auto frame = decoder.next();
       if (!frame.ok()) {

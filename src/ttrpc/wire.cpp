@@ -1,10 +1,13 @@
 #include "ttrpc/wire.h"
 
 #include <google/protobuf/io/coded_stream.h>
+#include <sys/socket.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <climits>
 #include <cstring>
+#include <memory>
 
 namespace ctrd::ttrpc {
 namespace {
@@ -361,6 +364,18 @@ void FrameDecoder::append(std::string_view bytes) {
   commit(bytes.size());
 }
 
+ssize_t FrameDecoder::receive(int fd) {
+  constexpr size_t kChunk = size_t{64} << 10;
+  // Only the threads that read connections (the loops) ever allocate it.
+  static thread_local const std::unique_ptr<char[]> chunk(new char[kChunk]);
+  ssize_t n;
+  do {
+    n = ::recv(fd, chunk.get(), kChunk, MSG_DONTWAIT);
+  } while (n < 0 && errno == EINTR);
+  if (n > 0) append(std::string_view(chunk.get(), static_cast<size_t>(n)));
+  return n;
+}
+
 void FrameDecoder::compact() {
   if (begin_ == 0) return;
   if (begin_ != end_) std::memmove(buffer_.data(), buffer_.data() + begin_, end_ - begin_);
@@ -379,6 +394,11 @@ errdefs::StatusOr<std::optional<FrameDecoder::Frame>> FrameDecoder::next() {
     begin_ += skip;
     discard_ -= skip;
     if (discard_ > 0) return std::optional<Frame>();
+  }
+  if (begin_ == end_ && buffer_.capacity() > 4096) {
+    // Everything consumed: let go of what a large frame needed.
+    std::string().swap(buffer_);
+    begin_ = end_ = 0;
   }
   if (end_ - begin_ < kFrameHeaderSize) return std::optional<Frame>();
   const FrameHeader header = decode_frame_header(buffer_.data() + begin_);

@@ -5,7 +5,9 @@
 // fuzzer drives exactly what the client and server run.
 #pragma once
 
+#include <sys/types.h>
 #include <cstddef>
+
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -105,6 +107,11 @@ class FrameDecoder {
   char* prepare(size_t min_size);
   void commit(size_t n);
   void append(std::string_view bytes);
+  // One recv(2) of up to 64 KiB from `fd` (MSG_DONTWAIT, retried on EINTR)
+  // into a buffer shared by the calling thread's connections; what came is
+  // appended. recv's result, errno set when it is -1. An idle connection so
+  // holds only an unfinished frame, not a read-sized buffer.
+  ssize_t receive(int fd);
 
   // The next complete frame, nullopt when more bytes are needed, or an error
   // when the stream is not ttRPC (an unknown message type): nothing after it

@@ -87,7 +87,7 @@ class LogWriterTest : public ::testing::Test {
   // Starts a writer for `stream`; returns the pipe's write end.
   os::UniqueFd start(LogStream stream, StreamLogOptions options) {
     Pipe pipe = make_pipe();
-    auto writer = StreamLogWriter::start(std::move(pipe.read_end), stream, file_, std::move(options));
+    auto writer = StreamLogWriter::start(loop_, std::move(pipe.read_end), stream, file_, std::move(options));
     EXPECT_TRUE(writer.ok()) << writer.status().to_string();
     if (writer.ok()) writers_.push_back(std::move(*writer));
     return std::move(pipe.write_end);
@@ -104,6 +104,7 @@ class LogWriterTest : public ::testing::Test {
 
   TempDir dir_;
   std::shared_ptr<ContainerLogFile> file_;
+  std::shared_ptr<LogLoop> loop_ = std::make_shared<LogLoop>();
   std::vector<std::unique_ptr<StreamLogWriter>> writers_;
 };
 
@@ -329,15 +330,50 @@ TEST_F(LogWriterTest, TenMegabytesArriveWithoutLoss) {
   EXPECT_TRUE(received == sent);
 }
 
+size_t thread_count() {
+  size_t n = 0;
+  for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/task")) ++n;
+  return n;
+}
+
+TEST_F(LogWriterTest, EveryStreamIsReadByTheLoopsOneThread) {
+  const size_t before = thread_count();
+  std::vector<os::UniqueFd> inputs;
+  for (int i = 0; i < 20; ++i) inputs.push_back(start(LogStream::kStdout, fixed_clock()));
+  EXPECT_LE(thread_count(), before + 1);
+  for (size_t i = 0; i < inputs.size(); ++i) write_all(inputs[i].get(), "line " + std::to_string(i) + "\n");
+  inputs.clear();
+  for (auto& writer : writers_) EXPECT_TRUE(writer->wait_for_end(kWait));
+  const std::string log = read_file(file_->path());
+  for (int i = 0; i < 20; ++i)
+    EXPECT_NE(log.find(expected_line("stdout", 'F', "line " + std::to_string(i))), std::string::npos) << i;
+}
+
+TEST_F(LogWriterTest, AfterTheLoopStoppedStopStillWritesWhatTheStreamHolds) {
+  os::UniqueFd input = start(LogStream::kStdout, fixed_clock());
+  loop_->stop();
+  write_all(input.get(), "held\nunfinished");
+  writers_.back()->stop();
+  EXPECT_EQ(read_file(file_->path()),
+            expected_line("stdout", 'F', "held") + expected_line("stdout", 'P', "unfinished"));
+  // A stream added to a stopped loop is refused.
+  Pipe pipe = make_pipe();
+  EXPECT_EQ(
+      StreamLogWriter::start(loop_, std::move(pipe.read_end), LogStream::kStdout, file_).status().code(),
+      errdefs::Code::kUnavailable);
+}
+
 TEST(StreamLogWriter, StartRejectsAMissingStreamOrFile) {
   TempDir dir;
   auto file = ContainerLogFile::open(dir.sub("0.log"));
   ASSERT_TRUE(file.ok());
-  EXPECT_EQ(StreamLogWriter::start(os::UniqueFd(), LogStream::kStdout, *file).status().code(),
+  auto loop = std::make_shared<LogLoop>();
+  EXPECT_EQ(StreamLogWriter::start(loop, os::UniqueFd(), LogStream::kStdout, *file).status().code(),
             errdefs::Code::kInvalidArgument);
   Pipe pipe = make_pipe();
-  EXPECT_EQ(StreamLogWriter::start(std::move(pipe.read_end), LogStream::kStdout, nullptr).status().code(),
-            errdefs::Code::kInvalidArgument);
+  EXPECT_EQ(
+      StreamLogWriter::start(loop, std::move(pipe.read_end), LogStream::kStdout, nullptr).status().code(),
+      errdefs::Code::kInvalidArgument);
 }
 
 }  // namespace
