@@ -8,6 +8,7 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "cni/cni.h"
 #include "cri/cri_service.h"
@@ -282,8 +283,21 @@ errdefs::StatusOr<std::string> SandboxService::run(const v1::PodSandboxConfig& c
     CTRD_ASSIGN_OR_RETURN(auto netns, os::NetNs::create(metadata.netns_path));
     undo.add([netns] { (void)netns.remove(); });
     undo.add([this, metadata] { (void)teardown_network(metadata); });
-    CTRD_RETURN_IF_ERROR(setup_network(metadata));
-    CTRD_RETURN_IF_ERROR(write_pending(metadata));
+  }
+  // The CNI plugins configure the namespace while the sandbox's shim and
+  // runtime start in it: neither needs the other, and the pod's network is
+  // up before the call returns. Joined before `undo` runs (declared after it).
+  SandboxMetadata networked = metadata;
+  errdefs::Status network_status = errdefs::Status::Ok();
+  std::jthread network;
+  if (!metadata.netns_path.empty()) {
+    network = std::jthread([this, &networked, &network_status] {
+      try {
+        network_status = setup_network(networked);
+      } catch (const std::exception& e) {
+        network_status = errdefs::Internal(std::string("pod network setup failed: ") + e.what());
+      }
+    });
   }
 
   CTRD_ASSIGN_OR_RETURN(SandboxFiles files, write_files(id, config));
@@ -350,6 +364,18 @@ errdefs::StatusOr<std::string> SandboxService::run(const v1::PodSandboxConfig& c
   auto exited = std::make_shared<ExitLatch>();
   watch(task, id, exited);
   CTRD_ASSIGN_OR_RETURN(uint32_t pid, task->start(""));
+  if (network.joinable()) {
+    network.join();
+    CTRD_RETURN_IF_ERROR(network_status);
+    metadata = networked;
+    CTRD_RETURN_IF_ERROR(write_pending(metadata));
+    CTRD_ASSIGN_OR_RETURN(encoded, encode_metadata(metadata));
+    record.extensions[std::string(kSandboxMetadataExtension)].value = encoded;
+    // Straight to the store: containerd publishes no /containers/update here.
+    CTRD_RETURN_IF_ERROR(backend_.db->containers(ns)
+                             .update(record, {"extensions." + std::string(kSandboxMetadataExtension)})
+                             .status());
+  }
   CTRD_RETURN_IF_ERROR(
       store_->add(Sandbox{.metadata = metadata,
                           .state = exited->get() ? SandboxState::kNotReady : SandboxState::kReady,
@@ -400,6 +426,7 @@ void SandboxService::cleanup_orphans() {
 
 void SandboxService::recover(const std::vector<metadata::Container>& records) {
   const std::string ns(kNamespace);
+  std::vector<std::string> unfinished;
   for (const auto& record : records) {
     auto kind = record.labels.find("io.cri-containerd.kind");
     if (kind == record.labels.end() || kind->second != "sandbox") continue;
@@ -428,9 +455,17 @@ void SandboxService::recover(const std::vector<metadata::Container>& records) {
     if (!running)
       sandbox.exited->set(runtime::Exit{.pid = 0, .status = 255, .at = std::chrono::system_clock::now()});
     (void)names_.reserve(sandbox.metadata.name, sandbox.metadata.id);
+    // The record and task come before the network is up (run): without a
+    // CNI result the RunPodSandbox was cut short.
+    if (!metadata->netns_path.empty() && metadata->cni_result.empty()) unfinished.push_back(record.id);
     const auto exited = sandbox.exited;
     if (!store_->add(std::move(sandbox)).ok()) continue;
     if (running) watch(running, record.id, exited);
+  }
+  for (const auto& id : unfinished) {
+    auto removed = remove(id);
+    log::info("cri: removed a sandbox whose RunPodSandbox did not finish",
+              {{"id", id}, {"error", removed.ok() ? "" : removed.message()}});
   }
   cleanup_orphans();
 }

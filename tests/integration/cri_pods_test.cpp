@@ -495,8 +495,9 @@ TEST(CriPods, AContainerTheKernelKillsForMemoryExitsOOMKilled) {
   ASSERT_TRUE(pods.remove_pod(pod_id).ok()) << d.log();
 }
 
-// A daemon killed while RunPodSandbox runs CNI: the next start tears the
-// half-made pod down — its address released, namespace unmounted, files gone.
+// A daemon killed while RunPodSandbox runs CNI (the pause task already
+// running): the next start tears the half-made pod down — task, record,
+// address, namespace and /dev/shm, files.
 TEST(CriPods, ARunPodSandboxCutShortByKill9LeavesNothingAfterTheNextStart) {
   BridgeGuard bridge;
   TempDir work;
@@ -532,6 +533,11 @@ TEST(CriPods, ARunPodSandboxCutShortByKill9LeavesNothingAfterTheNextStart) {
   while (!std::filesystem::exists(marker) && std::chrono::system_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   ASSERT_TRUE(std::filesystem::exists(marker)) << d.log();
+  // The sandbox's task starts while CNI runs: cut short with both under way.
+  auto tasks = [&] { return d.ctr({"tasks", "ls"}, "k8s.io").out; };
+  while (tasks().find("RUNNING") == std::string::npos && std::chrono::system_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  ASSERT_NE(tasks().find("RUNNING"), std::string::npos) << d.log();
   const pid_t stuck = std::stoi(read_file(marker));
   d.kill9();
   ::kill(stuck, SIGKILL);
@@ -546,7 +552,7 @@ TEST(CriPods, ARunPodSandboxCutShortByKill9LeavesNothingAfterTheNextStart) {
     return n;
   };
   ASSERT_EQ(allocations(), 1);
-  EXPECT_EQ(mounts_under(d.dir()), 1);
+  EXPECT_EQ(mounts_under(d.dir()), 2);  // the namespace and /dev/shm
 
   d.start();
   ASSERT_TRUE(d.wait_ready()) << d.log();
@@ -555,6 +561,8 @@ TEST(CriPods, ARunPodSandboxCutShortByKill9LeavesNothingAfterTheNextStart) {
   EXPECT_TRUE(std::filesystem::is_empty(d.state() + "/io.containerd.grpc.v1.cri/netns"));
   EXPECT_TRUE(std::filesystem::is_empty(d.state() + "/io.containerd.grpc.v1.cri/sandboxes"));
   EXPECT_TRUE(Pods(d).pods().empty());
+  EXPECT_EQ(d.ctr({"tasks", "ls", "-q"}, "k8s.io").out, "");
+  EXPECT_EQ(d.ctr({"containers", "ls", "-q"}, "k8s.io").out, "");
 }
 
 TEST(CriPods, AContainerNeedsAReadyPodAndAnImageItHas) {
