@@ -197,26 +197,15 @@ int main(int argc, char** argv) {
   std::string only;
   std::string ctrd = CTRD_BINARY_PATH;
   std::string containerd = "/usr/bin/containerd";
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string k = argv[i];
-    const char* v = argv[i + 1];
-    if (k == "--rounds") {
-      rounds = std::stoi(v);
-    } else if (k == "--size-mib") {
-      size_mib = std::stoul(v);
-    } else if (k == "--settle-ms") {
-      settle_ms = std::stoi(v);
-    } else if (k == "--only") {
-      only = v;
-    } else if (k == "--ctrd") {
-      ctrd = v;
-    } else if (k == "--containerd") {
-      containerd = v;
-    } else {
-      std::cerr << "unknown option " << k << "\n";
-      return 2;
-    }
-  }
+  if (!bench::Flags()
+           .add("--rounds", &rounds)
+           .add("--size-mib", &size_mib)
+           .add("--settle-ms", &settle_ms)
+           .add("--only", &only)
+           .add("--ctrd", &ctrd)
+           .add("--containerd", &containerd)
+           .parse(argc, argv))
+    return 2;
   if (rounds < 1 || size_mib < 1) {
     std::cerr << "--rounds and --size-mib take a positive number\n";
     return 2;

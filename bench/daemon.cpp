@@ -1,8 +1,10 @@
 #include "daemon.h"
 
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -14,6 +16,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <iostream>
 #include <sstream>
 #include <system_error>
 #include <thread>
@@ -102,6 +105,54 @@ bool Daemon::wait_ready() {
   }
   error_ = "did not answer Version within 60s";
   return false;
+}
+
+Flags& Flags::add(const std::string& name, int* value) {
+  flags_[name] = value;
+  return *this;
+}
+Flags& Flags::add(const std::string& name, size_t* value) {
+  flags_[name] = value;
+  return *this;
+}
+Flags& Flags::add(const std::string& name, std::string* value) {
+  flags_[name] = value;
+  return *this;
+}
+
+bool Flags::parse(int argc, char** argv) const {
+  for (int i = 1; i < argc; i += 2) {
+    const std::string name = argv[i];
+    auto it = flags_.find(name);
+    if (it == flags_.end() || i + 1 >= argc) {
+      std::cerr << (it == flags_.end() ? "unknown option " : "no value for ") << name << "\n";
+      return false;
+    }
+    const std::string value = argv[i + 1];
+    try {
+      if (auto* i32 = std::get_if<int*>(&it->second)) **i32 = std::stoi(value);
+      if (auto* size = std::get_if<size_t*>(&it->second)) **size = std::stoul(value);
+    } catch (const std::exception&) {
+      std::cerr << name << " takes a number, not " << value << "\n";
+      return false;
+    }
+    if (auto* text = std::get_if<std::string*>(&it->second)) **text = value;
+  }
+  return true;
+}
+
+int free_loopback_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  int port = 0;
+  if (fd >= 0 && ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0)
+    port = ntohs(addr.sin_port);
+  if (fd >= 0) ::close(fd);
+  return port;
 }
 
 double median(std::vector<double> v) {

@@ -161,32 +161,21 @@ int main(int argc, char** argv) {
   int rounds = 3;
   int list_calls = 5000;
   std::string only, what = "all";
-  bool with_metrics = false;  // --metrics on: also ctrd with its metrics endpoint and histograms on
+  std::string metrics = "off";  // on: also ctrd with its metrics endpoint and histograms on
   std::string ctrd_bin = CTRD_BINARY_PATH, containerd_bin = "/usr/bin/containerd";
-  std::string layers = "/usr/lib/gcc,/usr/lib/python3,/usr/include/c++,/usr/share/perl";
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string k = argv[i], v = argv[i + 1];
-    if (k == "--rounds")
-      rounds = std::stoi(v);
-    else if (k == "--only")
-      only = v;
-    else if (k == "--what")
-      what = v;
-    else if (k == "--layers")
-      layers = v;
-    else if (k == "--list-calls")
-      list_calls = std::stoi(v);
-    else if (k == "--ctrd")
-      ctrd_bin = v;
-    else if (k == "--containerd")
-      containerd_bin = v;
-    else if (k == "--metrics")
-      with_metrics = v == "on";
-    else {
-      std::cerr << "unknown option " << k << "\n";
-      return 2;
-    }
-  }
+  std::string layers = bench::kImageLayers;
+  if (!bench::Flags()
+           .add("--rounds", &rounds)
+           .add("--only", &only)
+           .add("--what", &what)
+           .add("--layers", &layers)
+           .add("--list-calls", &list_calls)
+           .add("--ctrd", &ctrd_bin)
+           .add("--containerd", &containerd_bin)
+           .add("--metrics", &metrics)
+           .parse(argc, argv))
+    return 2;
+  const bool with_metrics = metrics == "on";
   bench::stop_current_daemon_on_signals();
   std::vector<bench::Target> targets;
   if (only.empty() || only == "ctrd") targets.push_back({"ctrd", bench::ctrd_argv, ctrd_bin, ""});

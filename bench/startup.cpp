@@ -94,17 +94,13 @@ int main(int argc, char** argv) {
   int idle_ms = 1000;
   std::string ctrd = CTRD_BINARY_PATH;
   std::string containerd = "/usr/bin/containerd";
-  for (int i = 1; i + 1 < argc; i += 2) {
-    std::string k = argv[i];
-    if (k == "--rounds")
-      rounds = std::stoi(argv[i + 1]);
-    else if (k == "--ctrd")
-      ctrd = argv[i + 1];
-    else if (k == "--containerd")
-      containerd = argv[i + 1];
-    else if (k == "--idle-ms")
-      idle_ms = std::stoi(argv[i + 1]);
-  }
+  if (!bench::Flags()
+           .add("--rounds", &rounds)
+           .add("--ctrd", &ctrd)
+           .add("--containerd", &containerd)
+           .add("--idle-ms", &idle_ms)
+           .parse(argc, argv))
+    return 2;
   const std::vector<bench::Target> targets{
       {"ctrd", bench::ctrd_argv, ctrd, ""},
       {"containerd", bench::containerd_argv, containerd, ""},

@@ -119,23 +119,14 @@ int main(int argc, char** argv) {
   int rounds = 3, runs = 10, burst = 20;
   std::string only;
   std::string ctrd = CTRD_BINARY_PATH;  // --ctrd: another build, for before/after figures
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string k = argv[i], v = argv[i + 1];
-    if (k == "--rounds") {
-      rounds = std::stoi(v);
-    } else if (k == "--runs") {
-      runs = std::stoi(v);
-    } else if (k == "--burst") {
-      burst = std::stoi(v);
-    } else if (k == "--only") {
-      only = v;
-    } else if (k == "--ctrd") {
-      ctrd = v;
-    } else {
-      std::cerr << "unknown option " << k << "\n";
-      return 2;
-    }
-  }
+  if (!bench::Flags()
+           .add("--rounds", &rounds)
+           .add("--runs", &runs)
+           .add("--burst", &burst)
+           .add("--only", &only)
+           .add("--ctrd", &ctrd)
+           .parse(argc, argv))
+    return 2;
   bench::stop_current_daemon_on_signals();
   std::vector<bench::Target> targets;
   if (only.empty() || only == "ctrd") targets.push_back({"ctrd", bench::ctrd_argv, ctrd, ""});
