@@ -4,6 +4,7 @@
 #include <google/protobuf/util/json_util.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -100,9 +101,14 @@ std::string exit_reason(const runtime::Exit& exit, bool oom) {
 // A started container's output, copied into its log.
 struct ContainerService::Io {
   std::shared_ptr<ContainerLogFile> log;
-  std::vector<std::unique_ptr<StreamLogWriter>> writers;
-  os::UniqueFd stdin_keeper;  // holds stdin's fifo open while the container asked for stdin
+  std::vector<std::unique_ptr<StreamLogWriter>> writers;  // stdout, then stderr (none with a tty)
   std::string dir;
+
+  std::mutex mu;
+  os::UniqueFd stdin_keeper;  // guarded by mu: holds stdin's fifo open while the container asked for stdin
+  // Attachers told of the exit, by id. Guarded by mu.
+  std::map<int, std::function<void(int exit_code)>> on_exit;
+  int next_listener = 1;  // guarded by mu
 };
 
 ContainerService::ContainerService(Backend backend, SandboxService& sandboxes)
@@ -260,6 +266,7 @@ errdefs::Status ContainerService::start(const std::string& id_or_prefix) {
     const std::string path = io->dir + "/stdin";
     if (::mkfifo(path.c_str(), 0600) != 0 && errno != EEXIST)
       return failed(errdefs::Internal("cannot make fifo " + path + ": " + std::strerror(errno)));
+    std::lock_guard lock(io->mu);
     io->stdin_keeper = os::UniqueFd(::open(path.c_str(), O_RDWR | O_CLOEXEC));
     task_io.stdin = path;
   }
@@ -416,6 +423,7 @@ void ContainerService::on_exit(const std::string& id, const runtime::Exit& exit)
       if (!writer->wait_for_end(std::chrono::duration_cast<std::chrono::milliseconds>(kDrainTimeout)))
         writer->stop();
     }
+    std::lock_guard lock(io->mu);
     io->stdin_keeper.reset();
   }
   const std::string ns(kNamespace);
@@ -437,6 +445,15 @@ void ContainerService::on_exit(const std::string& id, const runtime::Exit& exit)
     s.pid = 0;
   });
   if (auto c = store_->get(id); c.ok()) c->exited->set(exit);
+  if (io) {
+    // Attachers learn of the exit once the status shows it.
+    std::map<int, std::function<void(int)>> listeners;
+    {
+      std::lock_guard lock(io->mu);
+      listeners.swap(io->on_exit);
+    }
+    for (auto& [listener, notify] : listeners) notify(static_cast<int>(exit.status));
+  }
   emit(id, v1::CONTAINER_STOPPED_EVENT);
 }
 
@@ -612,10 +629,93 @@ errdefs::Status ContainerService::reopen_log(const std::string& id_or_prefix) {
   return io->log->reopen();
 }
 
-errdefs::StatusOr<ExecSyncResult> ContainerService::exec_sync(const std::string& id_or_prefix,
-                                                              const std::vector<std::string>& command,
-                                                              std::chrono::seconds timeout) {
-  if (command.empty()) return errdefs::InvalidArgument("ExecSync needs a command");
+namespace {
+
+// An exec's exit, shared with the task's wait callback (which may come late):
+// the code, and an eventfd that wakes the streaming server's poll.
+struct ExecExit {
+  std::mutex mu;
+  std::optional<int> code;  // guarded by mu
+  os::UniqueFd fd;
+
+  void set(int exit_code) {
+    {
+      std::lock_guard lock(mu);
+      code = exit_code;
+    }
+    const uint64_t one = 1;
+    [[maybe_unused]] const ssize_t ignored = ::write(fd.get(), &one, sizeof one);
+  }
+  std::optional<int> get() {
+    std::lock_guard lock(mu);
+    return code;
+  }
+};
+
+// An exec streamed by the streaming server.
+class StreamedExec : public streaming::StreamProcess {
+ public:
+  StreamedExec(std::shared_ptr<runtime::Task> task, std::string exec_id, std::string dir,
+               std::shared_ptr<ExecExit> exit, bool tty)
+      : task_(std::move(task)),
+        exec_id_(std::move(exec_id)),
+        dir_(std::move(dir)),
+        exit_(std::move(exit)),
+        tty_(tty) {}
+
+  ~StreamedExec() override {
+    // The client is gone: an exec still running goes with it.
+    if (started_ && !exit_code()) {
+      (void)task_->kill(exec_id_, SIGKILL, false);
+      pollfd p{exit_->fd.get(), POLLIN, 0};
+      (void)::poll(&p, 1, static_cast<int>(std::chrono::milliseconds(kKillTimeout).count()));
+    }
+    if (created_) (void)task_->delete_process(exec_id_);
+    stdin_fd.reset();
+    stdout_fd.reset();
+    stderr_fd.reset();
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+
+  errdefs::Status resize(uint16_t width, uint16_t height) override {
+    return task_->resize_pty(exec_id_, width, height);
+  }
+  // The shim holds the process's stdin until told. A terminal stays open, as
+  // containerd leaves it: closing it would hang up the session (SIGHUP).
+  void stdin_closed() override {
+    if (!tty_) (void)task_->close_io(exec_id_);
+  }
+  int exit_fd() const override { return exit_->fd.get(); }
+  std::optional<int> exit_code() const override { return exit_->get(); }
+
+  bool created_ = false;
+  bool started_ = false;
+
+ private:
+  std::shared_ptr<runtime::Task> task_;
+  const std::string exec_id_;
+  const std::string dir_;
+  std::shared_ptr<ExecExit> exit_;
+  const bool tty_;
+};
+
+// The daemon's end of an exec's stdin fifo. Read-write, so the open does not
+// wait for the shim; being the only writer, closing it is the process's EOF.
+errdefs::StatusOr<os::UniqueFd> make_stdin_fifo(const std::string& path) {
+  if (::mkfifo(path.c_str(), 0600) != 0 && errno != EEXIST)
+    return errdefs::Internal("cannot make fifo " + path + ": " + std::strerror(errno));
+  os::UniqueFd fd(::open(path.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC));
+  if (!fd.valid()) return errdefs::Internal("cannot open fifo " + path + ": " + std::strerror(errno));
+  return fd;
+}
+
+}  // namespace
+
+errdefs::StatusOr<ContainerService::ExecTarget> ContainerService::exec_target(
+    const std::string& id_or_prefix, const std::vector<std::string>& command, bool tty,
+    std::string_view call) {
+  if (command.empty()) return errdefs::InvalidArgument(std::string(call) + " needs a command");
   CTRD_ASSIGN_OR_RETURN(CriContainer container, store_->get(id_or_prefix));
   const std::string id = container.metadata.id;
   if (container.status.state != v1::CONTAINER_RUNNING)
@@ -626,7 +726,135 @@ errdefs::StatusOr<ExecSyncResult> ContainerService::exec_sync(const std::string&
   CTRD_ASSIGN_OR_RETURN(json spec, spec_of(record));
   json process = spec.value("process", json::object());
   process["args"] = command;
-  process["terminal"] = false;
+  process["terminal"] = tty;
+  return ExecTarget{.id = id, .task = std::move(task), .process = process.dump()};
+}
+
+errdefs::StatusOr<std::unique_ptr<streaming::StreamProcess>> ContainerService::start_stream_exec(
+    const streaming::ExecRequest& request) {
+  CTRD_ASSIGN_OR_RETURN(ExecTarget target,
+                        exec_target(request.container_id, request.cmd, request.tty, "Exec"));
+  const std::string& id = target.id;
+  auto& task = target.task;
+
+  const std::string exec_id = random_hex(16);
+  const std::string dir = backend_.state + "/containers/" + id + "/io/exec-" + exec_id;
+  CTRD_RETURN_IF_ERROR(os::ensure_dir(dir, 0700));
+  auto exit = std::make_shared<ExecExit>();
+  exit->fd = os::UniqueFd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!exit->fd.valid()) return errdefs::FromErrno(errno, "eventfd for an exec");
+  auto streamed = std::make_unique<StreamedExec>(task, exec_id, dir, exit, request.tty);
+  runtime::IO io{.stdin = "", .stdout = "", .stderr = "", .terminal = request.tty};
+  if (request.stdin) {
+    io.stdin = dir + "/stdin";
+    CTRD_ASSIGN_OR_RETURN(streamed->stdin_fd, make_stdin_fifo(io.stdin));
+  }
+  if (request.stdout || request.tty) {
+    io.stdout = dir + "/stdout";
+    CTRD_ASSIGN_OR_RETURN(streamed->stdout_fd, make_fifo(io.stdout));
+  }
+  if (request.stderr && !request.tty) {
+    io.stderr = dir + "/stderr";
+    CTRD_ASSIGN_OR_RETURN(streamed->stderr_fd, make_fifo(io.stderr));
+  }
+  runtime::Any any;
+  any.set_type_url("types.containerd.io/opencontainers/runtime-spec/1/Process");
+  any.set_value(target.process);
+  CTRD_RETURN_IF_ERROR(backend_.tasks->exec(*task, exec_id, io, any));
+  streamed->created_ = true;
+  task->wait(exec_id, [exit](errdefs::StatusOr<runtime::Exit> done) {
+    exit->set(done.ok() ? static_cast<int>(done->status) : 255);
+  });
+  CTRD_RETURN_IF_ERROR(task->start(exec_id).status());
+  streamed->started_ = true;
+  return std::unique_ptr<streaming::StreamProcess>(std::move(streamed));
+}
+
+namespace {
+
+// An attacher of a running container: pipes fed from its output streams
+// (StreamLogWriter tees), its stdin fifo's write end, and its exit. Going
+// away detaches and never stops the container.
+class Attachment : public streaming::StreamProcess {
+ public:
+  Attachment(std::shared_ptr<runtime::Task> task, std::shared_ptr<ContainerService::Io> io)
+      : task_(std::move(task)), io_(std::move(io)) {}
+
+  ~Attachment() override {
+    for (auto& [writer, tee] : tees_) writer->remove_tee(tee);
+    std::lock_guard lock(io_->mu);
+    io_->on_exit.erase(listener_);
+  }
+
+  errdefs::Status resize(uint16_t width, uint16_t height) override {
+    return task_->resize_pty("", width, height);
+  }
+  // Only a stdin_once attacher holds the container's stdin (attach_stream):
+  // its end is the container's, which the shim passes on when told.
+  void stdin_closed() override {
+    if (owns_stdin_) (void)task_->close_io("");
+  }
+  bool owns_stdin_ = false;
+  int exit_fd() const override { return exit_->fd.get(); }
+  std::optional<int> exit_code() const override { return exit_->get(); }
+
+  std::shared_ptr<runtime::Task> task_;
+  std::shared_ptr<ContainerService::Io> io_;
+  std::shared_ptr<ExecExit> exit_ = std::make_shared<ExecExit>();
+  std::vector<std::pair<StreamLogWriter*, int>> tees_;
+  int listener_ = 0;
+};
+
+}  // namespace
+
+errdefs::StatusOr<std::unique_ptr<streaming::StreamProcess>> ContainerService::attach_stream(
+    const streaming::AttachRequest& request) {
+  CTRD_ASSIGN_OR_RETURN(CriContainer container, store_->get(request.container_id));
+  const std::string id = container.metadata.id;
+  if (container.status.state != v1::CONTAINER_RUNNING)
+    return errdefs::FailedPrecondition("container " + errdefs::quoted(id) + " is not running");
+  std::shared_ptr<Io> io;
+  {
+    std::lock_guard lock(io_mu_);
+    if (auto it = io_.find(id); it != io_.end()) io = it->second;
+  }
+  if (!io)
+    return errdefs::FailedPrecondition("container " + errdefs::quoted(id) + " has no output to attach to");
+  CTRD_ASSIGN_OR_RETURN(auto task, backend_.tasks->task(std::string(kNamespace), id));
+  auto attachment = std::make_unique<Attachment>(task, io);
+  attachment->exit_->fd = os::UniqueFd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!attachment->exit_->fd.valid()) return errdefs::FromErrno(errno, "eventfd for an attacher");
+  auto tee = [&](size_t index, os::UniqueFd& into) -> errdefs::Status {
+    if (index >= io->writers.size()) return errdefs::Status::Ok();
+    int ends[2];
+    if (::pipe2(ends, O_CLOEXEC) != 0) return errdefs::FromErrno(errno, "pipe for an attacher");
+    into = os::UniqueFd(ends[0]);
+    StreamLogWriter* writer = io->writers[index].get();
+    attachment->tees_.emplace_back(writer, writer->add_tee(os::UniqueFd(ends[1])));
+    return errdefs::Status::Ok();
+  };
+  if (request.stdout) CTRD_RETURN_IF_ERROR(tee(0, attachment->stdout_fd));
+  if (request.stderr && !container.metadata.config.tty()) CTRD_RETURN_IF_ERROR(tee(1, attachment->stderr_fd));
+  std::lock_guard lock(io->mu);
+  if (request.stdin && io->stdin_keeper.valid()) {
+    // With stdin_once the attacher takes the only write end: the end of its
+    // stdin is the container's. Otherwise stdin stays open for the next one.
+    attachment->owns_stdin_ = container.metadata.config.stdin_once() && !container.metadata.config.tty();
+    attachment->stdin_fd = attachment->owns_stdin_
+                               ? std::move(io->stdin_keeper)
+                               : os::UniqueFd(::fcntl(io->stdin_keeper.get(), F_DUPFD_CLOEXEC, 0));
+  }
+  attachment->listener_ = io->next_listener++;
+  io->on_exit[attachment->listener_] = [exit = attachment->exit_](int code) { exit->set(code); };
+  return std::unique_ptr<streaming::StreamProcess>(std::move(attachment));
+}
+
+errdefs::StatusOr<ExecSyncResult> ContainerService::exec_sync(const std::string& id_or_prefix,
+                                                              const std::vector<std::string>& command,
+                                                              std::chrono::seconds timeout) {
+  CTRD_ASSIGN_OR_RETURN(ExecTarget target, exec_target(id_or_prefix, command, false, "ExecSync"));
+  const std::string& id = target.id;
+  auto& task = target.task;
 
   const std::string exec_id = random_hex(16);
   const std::string dir = backend_.state + "/containers/" + id + "/io/exec-" + exec_id;
@@ -642,7 +870,7 @@ errdefs::StatusOr<ExecSyncResult> ContainerService::exec_sync(const std::string&
   CTRD_ASSIGN_OR_RETURN(os::UniqueFd err, make_fifo(dir + "/stderr"));
   runtime::Any any;
   any.set_type_url("types.containerd.io/opencontainers/runtime-spec/1/Process");
-  any.set_value(process.dump());
+  any.set_value(target.process);
   CTRD_RETURN_IF_ERROR(backend_.tasks->exec(
       *task, exec_id, {.stdin = "", .stdout = dir + "/stdout", .stderr = dir + "/stderr", .terminal = false},
       any));

@@ -22,6 +22,7 @@
 #include "cri/sandbox_service.h"
 #include "cri/stats.h"
 #include "errdefs/errdefs.h"
+#include "streaming/runtime.h"
 
 namespace ctrd::cri {
 
@@ -48,6 +49,14 @@ class ContainerService : public std::enable_shared_from_this<ContainerService> {
   // `timeout` (zero: none) the process is killed and DeadlineExceeded returned.
   errdefs::StatusOr<ExecSyncResult> exec_sync(const std::string& id, const std::vector<std::string>& command,
                                               std::chrono::seconds timeout);
+  // An exec whose stdio the streaming server streams (Exec): its fifos are
+  // open, the process started; destroying the result kills it if it still
+  // runs and deletes it.
+  errdefs::StatusOr<std::unique_ptr<streaming::StreamProcess>> start_stream_exec(
+      const streaming::ExecRequest& request);
+  // The container's stdio for an attacher (Attach).
+  errdefs::StatusOr<std::unique_ptr<streaming::StreamProcess>> attach_stream(
+      const streaming::AttachRequest& request);
   errdefs::Status reopen_log(const std::string& id);
   // New resource limits: into the container's spec, and onto its cgroup
   // while it runs. FailedPrecondition once it has exited.
@@ -80,8 +89,21 @@ class ContainerService : public std::enable_shared_from_this<ContainerService> {
 
   ContainerStore& store() { return *store_; }
 
- private:
+ public:
+  // A started container's output and stdin plumbing (defined in the .cpp).
   struct Io;
+
+ private:
+  // What an exec runs in: a running container's id and task, and the
+  // process spec (JSON) of `command` there.
+  struct ExecTarget {
+    std::string id;
+    std::shared_ptr<runtime::Task> task;
+    std::string process;
+  };
+  errdefs::StatusOr<ExecTarget> exec_target(const std::string& id_or_prefix,
+                                            const std::vector<std::string>& command, bool tty,
+                                            std::string_view call);
   void on_exit(const std::string& id, const runtime::Exit& exit);
   void emit(const std::string& id, ::runtime::v1::ContainerEventType type) {
     if (event_sink_) event_sink_(id, type);

@@ -1,5 +1,7 @@
 #include "cri/cri_service.h"
 
+#include "cri/stream_runtime.h"
+
 #include <ftw.h>
 #include <sys/stat.h>
 
@@ -68,7 +70,26 @@ FilesystemUsage CriService::image_fs_usage() {
 }
 
 CriService::~CriService() {
+  {
+    std::lock_guard lock(stream_server_mu_);
+    if (stream_server_) stream_server_->stop();
+  }
   if (events_ && oom_events_) events_->unsubscribe(oom_events_);
+}
+
+errdefs::StatusOr<std::string> CriService::exec_url(streaming::ExecRequest request) {
+  CTRD_ASSIGN_OR_RETURN(streaming::Server * server, stream_server());
+  return server->url_for(std::move(request));
+}
+
+errdefs::StatusOr<std::string> CriService::attach_url(streaming::AttachRequest request) {
+  CTRD_ASSIGN_OR_RETURN(streaming::Server * server, stream_server());
+  return server->url_for(std::move(request));
+}
+
+errdefs::StatusOr<std::string> CriService::port_forward_url(streaming::PortForwardRequest request) {
+  CTRD_ASSIGN_OR_RETURN(streaming::Server * server, stream_server());
+  return server->url_for(std::move(request));
 }
 
 void CriService::enable_workloads(Backend backend, std::shared_ptr<ctrd::events::Exchange> events) {
@@ -111,6 +132,27 @@ void CriService::enable_workloads(Backend backend, std::shared_ptr<ctrd::events:
   } else {
     log::warn("cri: cannot list the k8s.io containers to recover", {{"error", records.status().message()}});
   }
+}
+
+errdefs::StatusOr<streaming::Server*> CriService::stream_server() {
+  std::lock_guard lock(stream_server_mu_);
+  if (stream_server_) return stream_server_.get();
+  if (containers_ == nullptr || sandboxes_ == nullptr)
+    return errdefs::Unavailable("cri: pods and containers are not available");
+  if (config_.enable_tls_streaming)
+    return errdefs::NotImplemented("cri: enable_tls_streaming is not supported yet");
+  CTRD_ASSIGN_OR_RETURN(
+      stream_server_,
+      streaming::Server::start(
+          streaming::ServerOptions{.address = config_.stream_server_address,
+                                   .port = config_.stream_server_port,
+                                   .idle_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                       config_.stream_idle_timeout.value),
+                                   .max_connections = 128,
+                                   .cache = {}},
+          std::make_shared<StreamRuntime>(*containers_, *sandboxes_)));
+  log::info("cri: the streaming server listens", {{"url", stream_server_->base_url()}});
+  return stream_server_.get();
 }
 
 errdefs::Status CriService::stop_pod_sandbox(const std::string& id) {

@@ -21,6 +21,7 @@
 #include "cri/image_store.h"
 #include "cri/sandbox_service.h"
 #include "errdefs/errdefs.h"
+#include "streaming/server.h"
 
 namespace ctrd::events {
 class Exchange;
@@ -102,6 +103,13 @@ class CriService {
   // task's, summed), its network counters and its containers' stats.
   ::runtime::v1::PodSandboxStats pod_sandbox_stats(const Sandbox& sandbox);
 
+  // The URLs the Exec, Attach and PortForward calls return: the streaming
+  // server serves each once, within a minute. It starts with the first such
+  // call (no port, no thread before), at stream_server_address:port.
+  errdefs::StatusOr<std::string> exec_url(streaming::ExecRequest request);
+  errdefs::StatusOr<std::string> attach_url(streaming::AttachRequest request);
+  errdefs::StatusOr<std::string> port_forward_url(streaming::PortForwardRequest request);
+
   // The pod network's configuration, conf_dir read again.
   errdefs::StatusOr<std::vector<NetworkConfig>> load_networks();
 
@@ -124,6 +132,11 @@ class CriService {
   const std::unique_ptr<ImagePuller> puller_;
   std::unique_ptr<SandboxService> sandboxes_;
   std::shared_ptr<ContainerService> containers_;
+  // The streaming server, started on first use. Stopped first in the
+  // destructor: its sessions use the services above.
+  errdefs::StatusOr<streaming::Server*> stream_server();
+  std::mutex stream_server_mu_;
+  std::unique_ptr<streaming::Server> stream_server_;  // guarded by stream_server_mu_
   CpuRates pod_cpu_rates_;
   std::shared_ptr<ctrd::events::Exchange> events_;
   std::shared_ptr<ctrd::events::Subscription> oom_events_;

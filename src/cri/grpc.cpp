@@ -1,6 +1,7 @@
 // The gRPC front end of the CRI plugin: runtime.v1's RuntimeService and
-// ImageService, mapped onto CriService. Calls not listed here answer
-// Unimplemented (the generated services' default).
+// ImageService, mapped onto CriService. Exec, Attach and PortForward return
+// URLs of the streaming server (streaming/server.h). Calls not listed here
+// answer Unimplemented (the generated services' default).
 #include <cri/runtime/v1/api.grpc.pb.h>
 
 #include <chrono>
@@ -33,6 +34,13 @@ namespace api = ::runtime::v1;
 
 errdefs::Status no_workloads() {
   return errdefs::Unavailable("cri: pods need the container, snapshot and task services");
+}
+
+// What the streaming server checks of every Exec and Attach, as the kubelet's.
+errdefs::Status check_stdio(bool tty, bool in, bool out, bool err) {
+  if (tty && err) return errdefs::InvalidArgument("tty and stderr cannot both be true");
+  if (!in && !out && !err) return errdefs::InvalidArgument("one of stdin, stdout, or stderr must be set");
+  return errdefs::Status::Ok();
 }
 
 class RuntimeFrontEnd final : public api::RuntimeService::CallbackService {
@@ -171,6 +179,67 @@ class RuntimeFrontEnd final : public api::RuntimeService::CallbackService {
       resp->set_stdout(std::move(result.stdout));
       resp->set_stderr(std::move(result.stderr));
       resp->set_exit_code(result.exit_code);
+      return errdefs::Status::Ok();
+    });
+  }
+
+  errdefs::StatusOr<CriContainer> running_container(const std::string& id) {
+    if (id.empty()) return errdefs::InvalidArgument("missing required container_id");
+    CTRD_ASSIGN_OR_RETURN(CriContainer container, service_->containers()->store().get(id));
+    if (container.status.state != api::CONTAINER_RUNNING)
+      return errdefs::FailedPrecondition("container " + errdefs::quoted(container.metadata.id) +
+                                         " is not running");
+    return container;
+  }
+
+  grpc::ServerUnaryReactor* Exec(grpc::CallbackServerContext* ctx, const api::ExecRequest* req,
+                                 api::ExecResponse* resp) override {
+    return server::unary(ctx, [&]() -> errdefs::Status {
+      if (service_->containers() == nullptr) return no_workloads();
+      CTRD_RETURN_IF_ERROR(check_stdio(req->tty(), req->stdin(), req->stdout(), req->stderr()));
+      if (req->cmd().empty()) return errdefs::InvalidArgument("Exec needs a command");
+      CTRD_ASSIGN_OR_RETURN(CriContainer container, running_container(req->container_id()));
+      CTRD_ASSIGN_OR_RETURN(std::string url,
+                            service_->exec_url({.container_id = container.metadata.id,
+                                                .cmd = {req->cmd().begin(), req->cmd().end()},
+                                                .tty = req->tty(),
+                                                .stdin = req->stdin(),
+                                                .stdout = req->stdout(),
+                                                .stderr = req->stderr()}));
+      resp->set_url(url);
+      return errdefs::Status::Ok();
+    });
+  }
+
+  grpc::ServerUnaryReactor* Attach(grpc::CallbackServerContext* ctx, const api::AttachRequest* req,
+                                   api::AttachResponse* resp) override {
+    return server::unary(ctx, [&]() -> errdefs::Status {
+      if (service_->containers() == nullptr) return no_workloads();
+      CTRD_RETURN_IF_ERROR(check_stdio(req->tty(), req->stdin(), req->stdout(), req->stderr()));
+      CTRD_ASSIGN_OR_RETURN(CriContainer container, running_container(req->container_id()));
+      CTRD_ASSIGN_OR_RETURN(std::string url, service_->attach_url({.container_id = container.metadata.id,
+                                                                   .tty = req->tty(),
+                                                                   .stdin = req->stdin(),
+                                                                   .stdout = req->stdout(),
+                                                                   .stderr = req->stderr()}));
+      resp->set_url(url);
+      return errdefs::Status::Ok();
+    });
+  }
+
+  grpc::ServerUnaryReactor* PortForward(grpc::CallbackServerContext* ctx, const api::PortForwardRequest* req,
+                                        api::PortForwardResponse* resp) override {
+    return server::unary(ctx, [&]() -> errdefs::Status {
+      if (service_->sandboxes() == nullptr) return no_workloads();
+      if (req->pod_sandbox_id().empty()) return errdefs::InvalidArgument("missing required pod_sandbox_id");
+      CTRD_ASSIGN_OR_RETURN(Sandbox sandbox, service_->sandboxes()->store().get(req->pod_sandbox_id()));
+      if (sandbox.state != SandboxState::kReady)
+        return errdefs::FailedPrecondition("pod sandbox " + errdefs::quoted(sandbox.metadata.id) +
+                                           " is not ready");
+      CTRD_ASSIGN_OR_RETURN(std::string url,
+                            service_->port_forward_url({.pod_sandbox_id = sandbox.metadata.id,
+                                                        .ports = {req->port().begin(), req->port().end()}}));
+      resp->set_url(url);
       return errdefs::Status::Ok();
     });
   }

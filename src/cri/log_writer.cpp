@@ -278,10 +278,30 @@ void StreamLogWriter::drain(std::span<char> buffer) {
   }
 }
 
+int StreamLogWriter::add_tee(os::UniqueFd fd) {
+  const int flags = ::fcntl(fd.get(), F_GETFL);
+  if (flags >= 0) ::fcntl(fd.get(), F_SETFL, flags | O_NONBLOCK);
+  std::lock_guard lock(tee_mutex_);
+  if (ended_unlocked_tee_) return 0;  // fd closes here: the attacher sees the end
+  const int id = next_tee_++;
+  tees_.emplace_back(id, std::move(fd));
+  return id;
+}
+
+void StreamLogWriter::remove_tee(int id) {
+  std::lock_guard lock(tee_mutex_);
+  std::erase_if(tees_, [id](const auto& tee) { return tee.first == id; });
+}
+
 void StreamLogWriter::end() {
   // The stream ended with an unfinished line: containerd writes it tagged P.
   if (!pending_.empty()) write_content(pending_, kTagPartial);
   std::string().swap(pending_);
+  {
+    std::lock_guard lock(tee_mutex_);
+    tees_.clear();
+    ended_unlocked_tee_ = true;
+  }
   ended_unlocked_ = true;
   {
     std::lock_guard lock(mutex_);
@@ -306,6 +326,14 @@ bool StreamLogWriter::read_some(std::span<char> buffer, size_t& bytes_read) {
     return false;
   }
   bytes_read = static_cast<size_t>(n);
+  {
+    std::lock_guard lock(tee_mutex_);
+    for (auto& [id, fd] : tees_) {
+      // A full pipe drops the chunk for this attacher; a closed one stays
+      // until its attacher removes it.
+      [[maybe_unused]] const ssize_t ignored = ::write(fd.get(), buffer.data(), bytes_read);
+    }
+  }
   pending_.append(buffer.data(), bytes_read);
   write_complete_lines();
   // Only an unfinished line stays: an idle stream keeps no read-sized buffer.

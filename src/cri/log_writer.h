@@ -138,6 +138,14 @@ class StreamLogWriter {
   // without newline as P), then ends. Idempotent.
   void stop();
 
+  // The stream's raw bytes also go to `fd` (an attacher's pipe) from now on,
+  // until remove_tee or the stream's end, when it is closed. Written without
+  // blocking: what a full pipe cannot take is dropped for that attacher, so a
+  // stalled attacher never holds up the log or the container. Returns an id
+  // for remove_tee; with the stream already ended, `fd` is closed at once.
+  int add_tee(os::UniqueFd fd);
+  void remove_tee(int id);
+
  private:
   friend class LogLoop;
   StreamLogWriter(std::shared_ptr<LogLoop> loop, os::UniqueFd stream, LogStream name,
@@ -170,6 +178,11 @@ class StreamLogWriter {
   std::string line_buffer_;  // reused for each formatted line
   bool write_failing_ = false;
   bool ended_unlocked_ = false;  // ended_, as the reading thread sees it without the lock
+
+  std::mutex tee_mutex_;
+  std::vector<std::pair<int, os::UniqueFd>> tees_;  // guarded by tee_mutex_
+  int next_tee_ = 1;                                // guarded by tee_mutex_
+  bool ended_unlocked_tee_ = false;                 // guarded by tee_mutex_
 
   std::mutex mutex_;
   std::condition_variable ended_cv_;

@@ -6,9 +6,11 @@
 // namespace.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include "errdefs/errdefs.h"
+#include "os/unique_fd.h"
 
 namespace ctrd::os {
 
@@ -27,9 +29,17 @@ class NetNs {
   // itself ends with its last process.
   errdefs::Status remove() const;
 
+  // A TCP connection to `port` on the namespace's loopback (127.0.0.1, then
+  // ::1), made on a thread of its own that joins the namespace and dies: the
+  // socket stays in the namespace, no daemon thread changes its own.
+  errdefs::StatusOr<UniqueFd> connect_loopback(uint16_t port) const;
+
  private:
   explicit NetNs(std::string path) : path_(std::move(path)) {}
   std::string path_;
 };
+
+// The same in the daemon's own namespace (a pod on the host's network).
+errdefs::StatusOr<UniqueFd> connect_host_loopback(uint16_t port);
 
 }  // namespace ctrd::os

@@ -565,6 +565,142 @@ TEST(CriPods, ARunPodSandboxCutShortByKill9LeavesNothingAfterTheNextStart) {
   EXPECT_EQ(d.ctr({"containers", "ls", "-q"}, "k8s.io").out, "");
 }
 
+#ifndef CTRD_STREAMCLIENT
+#define CTRD_STREAMCLIENT ""
+#endif
+
+// The kubelet's side of the streaming protocols, from Debian's spdystream
+// (tests/integration/streaming/go): `args`, then the mode (exec, attach,
+// portforward) and the URL; `input` on stdin.
+RunResult streamclient(const std::string& mode, const std::vector<std::string>& args, const std::string& url,
+                       const std::string& input) {
+  TempDir dir;
+  std::ofstream(dir.sub("stdin")) << input;
+  std::vector<std::string> argv{CTRD_STREAMCLIENT};
+  argv.insert(argv.end(), args.begin(), args.end());
+  argv.push_back(mode);
+  argv.push_back(url);
+  return run(argv, std::chrono::seconds(60), dir.sub("stdin"));
+}
+
+// Exec, Attach and PortForward through the streaming server, with the
+// kubelet's client: output, stdin to its end, exit codes, a tty, a port in
+// the pod's network namespace; tokens that are used or unknown are refused.
+TEST(CriPods, ExecAttachAndPortForwardStreamThroughTheStreamingServer) {
+  if (std::string(CTRD_STREAMCLIENT).empty()) GTEST_SKIP() << "go is not installed: no streaming client";
+  BridgeGuard bridge;
+  TempDir work;
+  Daemon d(DaemonOptions{.config = pods_config(work.str(), "")});
+  ASSERT_EQ(d.ctr({"images", "import", busybox_tar(d.dir()).string()}, "k8s.io").exit_code, 0) << d.log();
+  Pods pods(d);
+  const cri::PodSandboxConfig config = pod("streams", work.sub("logs"));
+  std::string pod_id, server_id, shell_id;
+  ASSERT_TRUE(pods.run(config, &pod_id).ok()) << d.log();
+  ASSERT_TRUE(pods.create(pod_id, config, container("echo-server", {"nc", "-ll", "-p", "8080", "-e", "cat"}),
+                          &server_id)
+                  .ok())
+      << d.log();
+  ASSERT_TRUE(pods.start(server_id).ok()) << d.log();
+  cri::ContainerConfig shell = container("shell", {"sh"});
+  shell.set_stdin(true);
+  shell.set_stdin_once(true);
+  ASSERT_TRUE(pods.create(pod_id, config, shell, &shell_id).ok()) << d.log();
+  ASSERT_TRUE(pods.start(shell_id).ok()) << d.log();
+  auto runtime = cri::RuntimeService::NewStub(d.channel());
+
+  auto exec_url = [&](const std::vector<std::string>& cmd, bool tty, bool in) {
+    grpc::ClientContext ctx;
+    cri::ExecRequest req;
+    req.set_container_id(server_id);
+    for (const auto& c : cmd) req.add_cmd(c);
+    req.set_tty(tty);
+    req.set_stdin(in);
+    req.set_stdout(true);
+    req.set_stderr(!tty);
+    cri::ExecResponse resp;
+    auto status = runtime->Exec(&ctx, req, &resp);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return resp.url();
+  };
+
+  // Output on both streams, and the exit code through v4's Status.
+  const std::string url = exec_url({"sh", "-c", "echo out; echo err >&2; exit 3"}, false, false);
+  EXPECT_TRUE(url.starts_with("http://127.0.0.1:")) << url;
+  auto failed = streamclient("exec", {}, url, "");
+  EXPECT_EQ(failed.exit_code, 3) << failed.err;
+  EXPECT_EQ(failed.out, "out\n");
+  EXPECT_NE(failed.err.find("err\n"), std::string::npos) << failed.err;
+  EXPECT_NE(failed.err.find("protocol: v4.channel.k8s.io"), std::string::npos) << failed.err;
+  // A token is good once.
+  auto reused = streamclient("exec", {}, url, "");
+  EXPECT_EQ(reused.exit_code, 3) << "upgrade refused: " << reused.err;
+  EXPECT_NE(reused.err.find("404"), std::string::npos) << reused.err;
+
+  // Stdin reaches the process, and its end ends the process's input.
+  auto echoed =
+      streamclient("exec", {"-stdin"}, exec_url({"sh", "-c", "tr a-z A-Z"}, false, true), "hello stdin\n");
+  EXPECT_EQ(echoed.exit_code, 0) << echoed.err;
+  EXPECT_EQ(echoed.out, "HELLO STDIN\n");
+  // With a tty: one output stream, the terminal size from the resize stream.
+  auto tty = streamclient("exec", {"-tty", "-stdin", "-resize", "91x37"},
+                          exec_url({"sh", "-c", "read line; stty size; echo got $line"}, true, true), "x\n");
+  EXPECT_EQ(tty.exit_code, 0) << tty.err;
+  EXPECT_NE(tty.out.find("37 91"), std::string::npos) << tty.out;
+  EXPECT_NE(tty.out.find("got x"), std::string::npos) << tty.out;
+  // An older protocol: no exit code, an error message instead.
+  auto v2 = streamclient("exec", {"-protocols", "v2.channel.k8s.io"},
+                         exec_url({"sh", "-c", "exit 5"}, false, false), "");
+  EXPECT_NE(v2.err.find("protocol: v2.channel.k8s.io"), std::string::npos) << v2.err;
+  EXPECT_EQ(v2.exit_code, 2) << v2.err;
+  EXPECT_NE(v2.err.find("non-zero exit code"), std::string::npos) << v2.err;
+
+  // Attach joins the running shell: stdin in, its output back; stdin_once
+  // ends the shell with the attacher's stdin.
+  {
+    grpc::ClientContext ctx;
+    cri::AttachRequest req;
+    req.set_container_id(shell_id);
+    req.set_stdin(true);
+    req.set_stdout(true);
+    req.set_stderr(true);
+    cri::AttachResponse resp;
+    ASSERT_TRUE(runtime->Attach(&ctx, req, &resp).ok());
+    auto attached = streamclient("attach", {"-stdin"}, resp.url(), "echo hello from attach\n");
+    EXPECT_EQ(attached.exit_code, 0) << attached.err;
+    EXPECT_EQ(attached.out, "hello from attach\n");
+    EXPECT_EQ(pods.status(shell_id).state(), cri::CONTAINER_EXITED);
+  }
+
+  // Port forward to the echo server in the pod's network namespace.
+  auto forward_url = [&] {
+    grpc::ClientContext ctx;
+    cri::PortForwardRequest req;
+    req.set_pod_sandbox_id(pod_id);
+    cri::PortForwardResponse resp;
+    EXPECT_TRUE(runtime->PortForward(&ctx, req, &resp).ok());
+    return resp.url();
+  };
+  auto forwarded = streamclient("portforward", {"-port", "8080"}, forward_url(), "through the pod network\n");
+  EXPECT_EQ(forwarded.exit_code, 0) << forwarded.err;
+  EXPECT_EQ(forwarded.out, "through the pod network\n");
+  // Nothing listens on 8081: the error stream says so.
+  auto refused = streamclient("portforward", {"-port", "8081"}, forward_url(), "x");
+  EXPECT_EQ(refused.exit_code, 2) << refused.err;
+  EXPECT_NE(refused.err.find("8081"), std::string::npos) << refused.err;
+
+  // Bad requests never reach the server.
+  grpc::ClientContext ctx;
+  cri::ExecRequest none;
+  none.set_container_id(server_id);
+  none.add_cmd("true");
+  cri::ExecResponse resp;
+  EXPECT_EQ(runtime->Exec(&ctx, none, &resp).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+
+  ASSERT_TRUE(pods.remove_pod(pod_id).ok()) << d.log();
+  EXPECT_EQ(mounts_under(d.dir()), 0);
+  EXPECT_EQ(d.ctr({"tasks", "ls", "-q"}, "k8s.io").out, "");
+}
+
 TEST(CriPods, AContainerNeedsAReadyPodAndAnImageItHas) {
   TempDir work;
   Daemon d(DaemonOptions{.config = pods_config(work.str(), "")});
